@@ -1,0 +1,48 @@
+# One command for the demo, one for the tests; both set themselves up.
+#   make demo    run the RAG demo on the embedded default and print the report
+#   make test    lint, type-check, build/install the real backends, run every test
+#   make stack   start the native collector + Jaeger + Prometheus + Alertmanager
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+.PHONY: venv demo test lint unit backends stack stack-down bench clean
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing otel-ml[dev]"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: venv
+	$(BIN)/otel-ml demo
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# Installs prometheus/alertmanager (Debian) and builds the collector and Jaeger
+# (cached in ~/.cache/otel-ml, keyed by version); prints their paths.
+backends:
+	bash scripts/backends.sh > .backends.env
+
+test: lint backends
+	set -a && . ./.backends.env && set +a && $(BIN)/python -m pytest -p no:cacheprovider
+
+unit: venv
+	$(BIN)/python -m pytest -m "not e2e and not integration"
+
+stack: venv backends
+	set -a && . ./.backends.env && set +a && $(BIN)/otel-ml stack up
+
+stack-down: venv
+	$(BIN)/otel-ml stack down
+
+bench: venv
+	$(BIN)/python bench/bench_sdk.py
+
+clean:
+	rm -rf $(VENV) .backends.env otel-ml-data build *.egg-info

@@ -1,0 +1,50 @@
+"""Keeping the SDK's own faults away from the application.
+
+Telemetry must never break the app: every entry point that does otel-ml work
+runs under :func:`guard`, which logs the fault on the ``otel_ml`` logger (at
+most once per place and kind of error, so a broken exporter cannot flood the
+logs) and carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+logger = logging.getLogger("otel_ml")
+
+_reported: set[tuple[str, str]] = set()
+_reported_lock = threading.Lock()
+_MAX_REPORTED = 256
+
+
+@contextmanager
+def guard(where: str) -> Iterator[None]:
+    """Swallow and log any exception raised by otel-ml code inside the block."""
+    try:
+        yield
+    except Exception as exc:  # the point is to catch everything
+        report(where, exc)
+
+
+def report(where: str, exc: BaseException) -> None:
+    """Log an SDK fault once per (place, exception type)."""
+    key = (where, type(exc).__name__)
+    with _reported_lock:
+        if key in _reported or len(_reported) >= _MAX_REPORTED:
+            logger.debug("otel-ml: %s failed again: %r", where, exc)
+            return
+        _reported.add(key)
+    logger.warning("otel-ml: %s failed; telemetry for this call is incomplete: %r", where, exc)
+
+
+def warn_input(message: str) -> None:
+    """Report bad input from the caller once per distinct message."""
+    key = ("input", message)
+    with _reported_lock:
+        if key in _reported or len(_reported) >= _MAX_REPORTED:
+            return
+        _reported.add(key)
+    logger.warning("otel-ml: %s", message)

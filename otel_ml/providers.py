@@ -1,0 +1,155 @@
+"""Building the tracer and meter providers ``configure()`` owns.
+
+Endpoint resolution, in order: the ``endpoint`` argument, then
+``OTEL_EXPORTER_OTLP_ENDPOINT``; with neither, the embedded default (OTLP JSON
+lines on disk). Protocol: ``OTEL_EXPORTER_OTLP_PROTOCOL`` if set, else
+http/protobuf for an endpoint on port 4318 or with a ``/v1/...`` path, else
+gRPC. All other standard ``OTEL_*`` variables (batch sizes, export interval,
+timeouts, headers, resource attributes) are read by the OTel SDK itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from opentelemetry.processor.baggage import BaggageSpanProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from otel_ml import semconv
+from otel_ml.local_export import (
+    JsonLinesMetricExporter,
+    JsonLinesSpanExporter,
+    data_dir,
+    signal_path,
+)
+
+logger = logging.getLogger("otel_ml")
+
+
+def sdk_version() -> str:
+    try:
+        return version("otel-ml")
+    except PackageNotFoundError:
+        return "0.0.0+local"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where telemetry goes: an OTLP endpoint and protocol, or a local folder."""
+
+    endpoint: str | None
+    protocol: str  # "grpc", "http/protobuf" or "file"
+    directory: Path | None = None
+
+    def describe(self) -> str:
+        if self.protocol == "file":
+            return f"OTLP JSON lines in {self.directory}/"
+        return f"OTLP {self.protocol} to {self.endpoint}"
+
+
+def resolve_destination(endpoint: str | None) -> Destination:
+    endpoint = endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
+    if endpoint is None:
+        return Destination(None, "file", data_dir())
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip().lower()
+    if protocol not in ("grpc", "http/protobuf"):
+        if protocol:
+            logger.warning(
+                "otel-ml: OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported; "
+                "using grpc or http/protobuf by endpoint",
+                protocol,
+            )
+        parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+        is_http = parts.port == 4318 or parts.path.rstrip("/").startswith("/v1")
+        protocol = "http/protobuf" if is_http else "grpc"
+    return Destination(endpoint, protocol)
+
+
+def build_resource(service_name: str | None) -> Resource:
+    attributes: dict[str, str] = {
+        "service.instance.id": str(uuid.uuid4()),
+        "telemetry.distro.name": "otel-ml",
+        "telemetry.distro.version": sdk_version(),
+    }
+    if service_name:
+        attributes["service.name"] = service_name
+    service_version = os.environ.get("OTEL_SERVICE_VERSION")
+    if service_version:
+        attributes["service.version"] = service_version
+    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME; ours win.
+    return Resource.create(attributes)
+
+
+def build_tracer_provider(resource: Resource, destination: Destination) -> TracerProvider:
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BaggageSpanProcessor(_is_tenant_key))
+    provider.add_span_processor(BatchSpanProcessor(_span_exporter(resource, destination)))
+    return provider
+
+
+def build_meter_provider(resource: Resource, destination: Destination) -> MeterProvider:
+    reader = PeriodicExportingMetricReader(_metric_exporter(resource, destination))
+    return MeterProvider(resource=resource, metric_readers=[reader])
+
+
+def _is_tenant_key(key: str) -> bool:
+    return key == semconv.TENANT_ID
+
+
+def _service_name(resource: Resource) -> str:
+    return str(resource.attributes.get("service.name", "unknown_service"))
+
+
+def _span_exporter(resource: Resource, destination: Destination) -> SpanExporter:
+    if destination.protocol == "file":
+        assert destination.directory is not None
+        path = signal_path(destination.directory, "traces", _service_name(resource))
+        return JsonLinesSpanExporter(path)
+    if destination.protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=_http_url(destination.endpoint, "traces"))
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+        OTLPSpanExporter as GrpcSpanExporter,
+    )
+
+    return GrpcSpanExporter(endpoint=destination.endpoint, insecure=_insecure(destination))
+
+
+def _metric_exporter(resource: Resource, destination: Destination) -> MetricExporter:
+    if destination.protocol == "file":
+        assert destination.directory is not None
+        path = signal_path(destination.directory, "metrics", _service_name(resource))
+        return JsonLinesMetricExporter(path)
+    if destination.protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        return OTLPMetricExporter(endpoint=_http_url(destination.endpoint, "metrics"))
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+        OTLPMetricExporter as GrpcMetricExporter,
+    )
+
+    return GrpcMetricExporter(endpoint=destination.endpoint, insecure=_insecure(destination))
+
+
+def _http_url(endpoint: str | None, signal: str) -> str:
+    base = (endpoint or "").rstrip("/")
+    if "://" not in base:
+        base = f"http://{base}"
+    if base.endswith(f"/v1/{signal}"):
+        return base
+    return f"{base}/v1/{signal}"
+
+
+def _insecure(destination: Destination) -> bool:
+    return not (destination.endpoint or "").startswith("https://")

@@ -1,0 +1,124 @@
+"""Every span, attribute and metric name otel-ml emits, in one place.
+
+The GenAI semantic conventions are in Development status and are still being
+renamed upstream (they moved to open-telemetry/semantic-conventions-genai after
+v1.41). Keeping every name here means a rename is a one-line change. Names
+follow semconv v1.41 where a convention exists; ``rag.*``, ``llm.*``, ``ml.*``
+and ``tenant.id`` are otel-ml's own.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- GenAI attributes (semconv v1.41) ---------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
+GEN_AI_DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
+GEN_AI_RETRIEVAL_DOCUMENTS: Final = "gen_ai.retrieval.documents"
+GEN_AI_RETRIEVAL_QUERY_TEXT: Final = "gen_ai.retrieval.query.text"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+# Proposed in semantic-conventions-genai PR #443 (open); no accepted name yet.
+GEN_AI_USAGE_COST_AMOUNT: Final = "gen_ai.usage.cost.amount"
+GEN_AI_USAGE_COST_CURRENCY: Final = "gen_ai.usage.cost.currency"
+ERROR_TYPE: Final = "error.type"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+
+# gen_ai.operation.name values
+OP_CHAT: Final = "chat"
+OP_TEXT_COMPLETION: Final = "text_completion"
+OP_EMBEDDINGS: Final = "embeddings"
+OP_RETRIEVAL: Final = "retrieval"
+
+# gen_ai.token.type values
+TOKEN_TYPE_INPUT: Final = "input"
+TOKEN_TYPE_OUTPUT: Final = "output"
+
+# --- otel-ml attributes -------------------------------------------------------
+TENANT_ID: Final = "tenant.id"
+LLM_TIME_PER_OUTPUT_CHUNK_MEAN: Final = "llm.time_per_output_chunk.mean"
+LLM_OUTPUT_CHUNK_COUNT: Final = "llm.output_chunk.count"
+LLM_USAGE_ESTIMATED: Final = "llm.usage.estimated"
+LLM_STREAM_ABANDONED: Final = "llm.stream.abandoned"
+RAG_RETRIEVAL_DOCUMENT_COUNT: Final = "rag.retrieval.document_count"
+RAG_RETRIEVAL_SCORE_MAX: Final = "rag.retrieval.score.max"
+RAG_RETRIEVAL_SCORE_MIN: Final = "rag.retrieval.score.min"
+RAG_RETRIEVAL_SCORE_MEAN: Final = "rag.retrieval.score.mean"
+RAG_GROUNDEDNESS_SCORE: Final = "rag.groundedness.score"
+RAG_FEEDBACK_KIND: Final = "rag.feedback.kind"
+RAG_FEEDBACK_SCORE: Final = "rag.feedback.score"
+RAG_FEEDBACK_TRACE_ID: Final = "rag.feedback.trace_id"
+ML_MODEL: Final = "model"
+ML_PREDICTION: Final = "prediction"
+FEEDBACK_KIND: Final = "kind"
+
+# Value tenant.id takes on metrics once max_tenants distinct values were seen.
+TENANT_OVERFLOW: Final = "__overflow__"
+# Value for a bounded label (prediction) beyond its cap.
+LABEL_OVERFLOW: Final = "__other__"
+
+# --- span names ---------------------------------------------------------------
+SPAN_INFERENCE: Final = "inference {model}"
+SPAN_FEEDBACK: Final = "feedback {kind}"
+
+# --- metrics (client, semconv v1.41) -----------------------------------------
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
+# --- metrics (server, semconv v1.41; emitted by the demo llm service) --------
+METRIC_SERVER_REQUEST_DURATION: Final = "gen_ai.server.request.duration"
+METRIC_SERVER_TIME_TO_FIRST_TOKEN: Final = "gen_ai.server.time_to_first_token"
+METRIC_SERVER_TIME_PER_OUTPUT_TOKEN: Final = "gen_ai.server.time_per_output_token"
+# --- metrics (otel-ml) ------------------------------------------------------
+METRIC_COST: Final = "llm.cost"
+METRIC_COST_UNPRICED: Final = "llm.cost.unpriced"
+METRIC_RETRIEVAL_DOCUMENT_COUNT: Final = "rag.retrieval.document_count"
+METRIC_RETRIEVAL_SCORE: Final = "rag.retrieval.score"
+METRIC_GROUNDEDNESS: Final = "rag.groundedness.score"
+METRIC_FEEDBACK: Final = "rag.feedback"
+METRIC_PREDICTION_COUNT: Final = "prediction_count"
+METRIC_INFERENCE_LATENCY: Final = "inference_latency"
+# drift and data quality (otel_ml.drift)
+METRIC_DRIFT_SCORE: Final = "ml.drift.score"
+METRIC_DRIFT_P_VALUE: Final = "ml.drift.p_value"
+METRIC_DRIFT_DETECTED: Final = "ml.drift.detected"
+METRIC_DATA_NULL_RATE: Final = "ml.data.null_rate"
+METRIC_DATA_OUT_OF_RANGE_RATE: Final = "ml.data.out_of_range_rate"
+METRIC_DATA_SCHEMA_VIOLATIONS: Final = "ml.data.schema_violations"
+METRIC_MODEL_ACCURACY: Final = "ml.model.accuracy"
+METRIC_MODEL_PRECISION: Final = "ml.model.precision"
+METRIC_MODEL_RECALL: Final = "ml.model.recall"
+METRIC_PREDICTION_RATE: Final = "ml.prediction.positive_rate"
+DRIFT_FEATURE: Final = "feature"
+DRIFT_METHOD: Final = "method"
+SCHEMA_VIOLATION_KIND: Final = "kind"
+
+# --- bucket boundaries (semconv v1.41 advice) --------------------------------
+DURATION_BUCKETS: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)
+TOKEN_BUCKETS: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216,
+    67108864,
+)
+SERVER_TTFT_BUCKETS: Final = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)
+SERVER_TPOT_BUCKETS: Final = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+)
+SCORE_BUCKETS: Final = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+DOCUMENT_COUNT_BUCKETS: Final = (0, 1, 2, 3, 5, 10, 20, 50, 100)

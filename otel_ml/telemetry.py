@@ -1,0 +1,297 @@
+"""``configure()`` and the :class:`Telemetry` handle it returns."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import Meter, MeterProvider
+from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+from opentelemetry.trace import Tracer, TracerProvider
+
+from otel_ml import providers
+from otel_ml._safety import report
+from otel_ml.cardinality import CardinalityCap
+from otel_ml.content import ContentPolicy, max_length_from_env
+from otel_ml.feedback import record_feedback
+from otel_ml.metrics import Instruments
+from otel_ml.pricing import PriceTable, PricingError, PricingSource
+from otel_ml.spans import GenerationSpan, InferenceSpan, Recorder, RetrievalSpan, new_label_cap
+from otel_ml.tenancy import TenantCap, tenant
+from otel_ml.tokens import DEFAULT_ENCODING, get_encoding
+
+logger = logging.getLogger("otel_ml")
+
+_SCOPE = "otel_ml"
+
+
+class Telemetry:
+    """One configured otel-ml pipeline: its providers, instruments and settings.
+
+    Module-level functions (``otel_ml.generation`` ...) use the most recently
+    configured instance; call the methods on a specific instance to keep two
+    pipelines apart in one process.
+    """
+
+    tenant = staticmethod(tenant)
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider,
+        meter_provider: MeterProvider,
+        *,
+        owns_providers: bool,
+        capture_content: bool = False,
+        prices: PriceTable | None = None,
+        max_tenants: int = 100,
+        destination: providers.Destination | None = None,
+    ) -> None:
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        self.destination = destination
+        self._owns_providers = owns_providers
+        version = providers.sdk_version()
+        self.tracer: Tracer = tracer_provider.get_tracer(_SCOPE, version)
+        self.meter: Meter = meter_provider.get_meter(_SCOPE, version)
+        self._recorder = Recorder(
+            tracer=self.tracer,
+            instruments=Instruments.create(self.meter),
+            tenants=TenantCap(max_tenants),
+            prices=prices if prices is not None else PriceTable.load(),
+            content=ContentPolicy(bool(capture_content), max_length_from_env()),
+        )
+        self._labels: dict[str, CardinalityCap] = {}
+        self._shutdown = False
+
+    @property
+    def prices(self) -> PriceTable:
+        return self._recorder.prices
+
+    @property
+    def capture_content(self) -> bool:
+        return self._recorder.content.enabled
+
+    def retrieval(
+        self, data_source: str, query: str | None = None, top_k: int | None = None
+    ) -> RetrievalSpan:
+        """A ``retrieval {data_source}`` span; call ``.record(hits)`` inside."""
+        return RetrievalSpan(self._recorder, data_source, query=query, top_k=top_k)
+
+    def generation(
+        self,
+        model: str,
+        provider: str,
+        prompt: Any = None,
+        stream: bool = False,
+        operation: str = "chat",
+    ) -> GenerationSpan:
+        """A ``{operation} {model}`` span with tokens, cost, TTFT and TBT."""
+        return GenerationSpan(
+            self._recorder, model, provider, prompt=prompt, stream=stream, operation=operation
+        )
+
+    def inference(self, model: str) -> InferenceSpan:
+        """A classic-model prediction: ``prediction_count`` and ``inference_latency``."""
+        labels = self._labels.get(model)
+        if labels is None:
+            labels = self._labels.setdefault(model, new_label_cap())
+        return InferenceSpan(self._recorder, model, labels)
+
+    def feedback(
+        self,
+        trace_id: Any,
+        kind: str | None = None,
+        score: float | None = None,
+        span_id: Any = None,
+    ) -> None:
+        """Record user feedback on the answer produced by ``trace_id``."""
+        try:
+            record_feedback(self._recorder, trace_id, kind, score=score, span_id=span_id)
+        except Exception as exc:  # telemetry never breaks the app
+            report("feedback()", exc)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Export everything recorded so far; True if all exports succeeded."""
+        ok = True
+        for provider in (self.tracer_provider, self.meter_provider):
+            flush = getattr(provider, "force_flush", None)
+            if flush is not None:
+                try:
+                    ok = bool(flush(timeout_millis)) and ok
+                except Exception as exc:
+                    report("force_flush()", exc)
+                    ok = False
+        return ok
+
+    def shutdown(self) -> None:
+        """Flush and shut down the providers otel-ml created (never the caller's)."""
+        if self._shutdown:
+            return
+        self._shutdown = True
+        _forget(self)
+        if not self._owns_providers:
+            self.force_flush()
+            return
+        for provider in (self.tracer_provider, self.meter_provider):
+            try:
+                getattr(provider, "shutdown")()  # noqa: B009 - API providers lack it
+            except Exception as exc:
+                report("shutdown()", exc)
+
+
+_lock = threading.Lock()
+_configured: dict[tuple[Any, ...], Telemetry] = {}
+_default: Telemetry | None = None
+
+
+def configure(
+    service_name: str | None = None,
+    endpoint: str | None = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    capture_content: bool = False,
+    pricing: PricingSource = None,
+    max_tenants: int = 100,
+) -> Telemetry:
+    """Set up otel-ml and return its :class:`Telemetry`.
+
+    - ``endpoint``: OTLP endpoint; None -> ``OTEL_EXPORTER_OTLP_ENDPOINT``;
+      neither -> the embedded default (OTLP JSON lines in ``./otel-ml-data/``,
+      or ``OTEL_ML_DATA_DIR``).
+    - ``tracer_provider`` / ``meter_provider``: use yours; otel-ml then changes
+      no global state and never shuts them down.
+    - ``capture_content``: put prompts, completions and queries on spans
+      (opt-in; each string capped at ``OTEL_ML_CONTENT_MAX_LENGTH``, 8192).
+    - ``pricing``: YAML/JSON path or mapping extending the bundled price table.
+    - ``max_tenants``: distinct ``tenant.id`` values kept on metrics.
+
+    Calling it again with the same arguments returns the same instance.
+    """
+    global _default
+    key = (service_name, endpoint, id(tracer_provider), id(meter_provider), bool(capture_content),
+           _pricing_key(pricing), max_tenants)
+    with _lock:
+        existing = _configured.get(key)
+        if existing is not None and not existing._shutdown:
+            _default = existing
+            return existing
+        telemetry = _build(service_name, endpoint, tracer_provider, meter_provider,
+                           capture_content, pricing, max_tenants)
+        _configured[key] = telemetry
+        _default = telemetry
+    _prewarm_tokenizer()
+    return telemetry
+
+
+def _build(
+    service_name: str | None,
+    endpoint: str | None,
+    tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None,
+    capture_content: bool,
+    pricing: PricingSource,
+    max_tenants: int,
+) -> Telemetry:
+    prices = _load_prices(pricing)
+    if not isinstance(max_tenants, int) or isinstance(max_tenants, bool) or max_tenants < 0:
+        logger.warning("otel-ml: max_tenants must be a non-negative int; using 100")
+        max_tenants = 100
+    owns = tracer_provider is None and meter_provider is None
+    destination = None
+    if tracer_provider is None or meter_provider is None:
+        destination = providers.resolve_destination(endpoint)
+        resource = providers.build_resource(service_name)
+        if tracer_provider is None:
+            tracer_provider = providers.build_tracer_provider(resource, destination)
+        if meter_provider is None:
+            meter_provider = providers.build_meter_provider(resource, destination)
+        if destination.protocol == "file":
+            logger.warning(
+                "otel-ml: no OTLP endpoint set; writing %s (view with `otel-ml report %s`)",
+                destination.describe(), destination.directory,
+            )
+    telemetry = Telemetry(
+        tracer_provider, meter_provider, owns_providers=owns, capture_content=capture_content,
+        prices=prices, max_tenants=max_tenants, destination=destination,
+    )
+    if owns:
+        _install_globals(telemetry)
+        atexit.register(telemetry.shutdown)
+    return telemetry
+
+
+def _install_globals(telemetry: Telemetry) -> None:
+    """Make the first otel-ml-owned providers the process-wide ones, so that
+    auto-instrumentation (FastAPI, httpx, ...) lands in the same pipeline.
+    Providers someone else installed already are left alone."""
+    if not isinstance(trace.get_tracer_provider(), SdkTracerProvider):
+        trace.set_tracer_provider(telemetry.tracer_provider)
+    if not isinstance(metrics.get_meter_provider(), SdkMeterProvider):
+        metrics.set_meter_provider(telemetry.meter_provider)
+
+
+def _load_prices(pricing: PricingSource) -> PriceTable:
+    try:
+        return PriceTable.load(pricing)
+    except PricingError as exc:
+        logger.error("otel-ml: %s; using the bundled price table only", exc)
+        return PriceTable.load()
+
+
+def _pricing_key(pricing: PricingSource) -> Any:
+    if pricing is None or isinstance(pricing, (str, Path)):
+        return str(pricing)
+    if isinstance(pricing, Mapping):
+        return id(pricing)
+    return repr(pricing)
+
+
+def _prewarm_tokenizer() -> None:
+    """Build the default encoding off the request path (it takes ~0.3 s)."""
+
+    def load() -> None:
+        try:
+            get_encoding(DEFAULT_ENCODING)
+        except Exception as exc:
+            report("tokenizer prewarm", exc)
+
+    threading.Thread(target=load, name="otel-ml-tokenizer", daemon=True).start()
+
+
+def _forget(telemetry: Telemetry) -> None:
+    global _default
+    with _lock:
+        for key in [k for k, v in _configured.items() if v is telemetry]:
+            del _configured[key]
+        if _default is telemetry:
+            _default = None
+
+
+def current() -> Telemetry:
+    """The Telemetry module-level functions use: the last configured one, else
+    one on the global OTel providers (no-op unless the app set them up)."""
+    global _default
+    telemetry = _default
+    if telemetry is None:
+        with _lock:
+            if _default is None:
+                _default = Telemetry(
+                    trace.get_tracer_provider(), metrics.get_meter_provider(),
+                    owns_providers=False,
+                )
+            telemetry = _default
+    return telemetry
+
+
+def set_current(telemetry: Telemetry | None) -> Telemetry | None:
+    """Replace the module-level default (used by the pytest plugin); returns the old one."""
+    global _default
+    with _lock:
+        previous, _default = _default, telemetry
+    return previous

@@ -1,0 +1,102 @@
+"""Tenant identity: carried in W3C baggage, copied onto spans and metrics.
+
+The tenant is set once at the edge with :func:`tenant` and travels to every
+downstream service in the ``baggage`` header (the httpx/FastAPI
+instrumentations propagate it). On spans it is copied by the
+``BaggageSpanProcessor``; on metrics it goes through :class:`TenantCap`,
+which bounds the number of distinct values so a tenant explosion cannot
+explode metric cardinality.
+"""
+
+from __future__ import annotations
+
+import re
+from types import TracebackType
+
+from opentelemetry import baggage, context, trace
+
+from otel_ml import semconv
+from otel_ml._safety import guard, warn_input
+from otel_ml.cardinality import CardinalityCap
+
+_MAX_TENANT_LENGTH = 128
+# Printable ASCII without separators that would need escaping in a header.
+_TENANT_PATTERN = re.compile(r"^[A-Za-z0-9._:@/+-]+$")
+
+
+def current_tenant() -> str | None:
+    """The tenant in the current context's baggage, if any."""
+    value = baggage.get_baggage(semconv.TENANT_ID)
+    return value if isinstance(value, str) and value else None
+
+
+def validate_tenant(tenant_id: object) -> str | None:
+    """Return ``tenant_id`` if usable as a tenant id, else None with a warning."""
+    if not isinstance(tenant_id, str):
+        warn_input(f"tenant id must be a str, got {type(tenant_id).__name__}; tenant not set")
+        return None
+    if not 0 < len(tenant_id) <= _MAX_TENANT_LENGTH or not _TENANT_PATTERN.match(tenant_id):
+        warn_input(
+            "tenant id must be 1-128 characters of letters, digits and ._:@/+-; "
+            f"got {tenant_id[:40]!r}; tenant not set"
+        )
+        return None
+    return tenant_id
+
+
+class tenant:  # lower case: used like a function, `with otel_ml.tenant("acme"):`
+    """Set ``tenant.id`` in W3C baggage for everything inside the block.
+
+    Any inbound ``tenant.id`` (from a client's baggage header) is replaced, and
+    the current span (e.g. the HTTP server span) gets the trusted value too.
+    Works with ``with`` and ``async with``.
+    """
+
+    def __init__(self, tenant_id: str) -> None:
+        self._tenant_id = validate_tenant(tenant_id)
+        self._token: object | None = None
+
+    def __enter__(self) -> str | None:
+        if self._tenant_id is None:
+            return None
+        with guard("tenant()"):
+            ctx = baggage.set_baggage(semconv.TENANT_ID, self._tenant_id)
+            self._token = context.attach(ctx)
+            span = trace.get_current_span()
+            if span.is_recording():
+                span.set_attribute(semconv.TENANT_ID, self._tenant_id)
+        return self._tenant_id
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            with guard("tenant() exit"):
+                context.detach(self._token)  # type: ignore[arg-type]
+            self._token = None
+
+    async def __aenter__(self) -> str | None:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+class TenantCap(CardinalityCap):
+    """Tenant ids allowed on metric attributes: the first ``max_tenants`` keep
+    their id, later ones fold into ``__overflow__``. Spans always carry the
+    real id, so a folded tenant can still be found in traces."""
+
+    def __init__(self, max_tenants: int) -> None:
+        super().__init__(max_tenants, semconv.TENANT_OVERFLOW)
+
+    def fold_tenant(self, tenant_id: str | None) -> str | None:
+        return None if tenant_id is None else self.fold(tenant_id)

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Install the real backends the e2e tests run, natively (no Docker engine needed):
+#   otelcol-otel-ml  built by ocb v0.155.0 from collector-config/builder.yaml
+#   jaeger           v2.13.0 (module v1.76.0), built with the Go toolchain
+#   prometheus, promtool, prometheus-alertmanager, amtool   from Debian
+# Go builds are cached outside the repo, keyed by version (and manifest hash),
+# so only a new machine pays for them. Prints the binaries' paths as
+# KEY=PATH lines on stdout (progress goes to stderr); `eval` them or read
+# them with `otel_ml.stack`.
+set -euo pipefail
+
+OCB_VERSION=0.155.0
+# Jaeger v2 ships from the v1 module path (no /v2 suffix): Jaeger v2.13.0 is module
+# version v1.76.0. The v2.20.0 release commit (798e4b0fcf22, pseudo-version
+# v1.76.1-0.20260720033334-798e4b0fcf22) is refused by the module proxy these
+# machines reach (403 "not available"), so v2.13.0 is the newest Jaeger v2 we can build.
+JAEGER_VERSION=2.13.0
+JAEGER_MODULE_VERSION=v1.76.0
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${OTEL_ML_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-ml}
+mkdir -p "$cache"
+
+log() { printf '[backends %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+timed() {  # run a build step, log its wall time and peak RSS
+  local name=$1; shift
+  local start=$SECONDS
+  log "$name: starting (cold builds take minutes on 2 cores)"
+  /usr/bin/time -f "%M" -o "$cache/$name.maxrss" "$@" >&2
+  log "$name: done in $((SECONDS - start))s, peak RSS $(( $(cat "$cache/$name.maxrss") / 1024 )) MiB"
+  echo "$name seconds=$((SECONDS - start)) peak_rss_kib=$(cat "$cache/$name.maxrss")" >> "$cache/build-times.txt"
+}
+
+need_time() {
+  [ -x /usr/bin/time ] || apt_install time
+}
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    apt_updated=1
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+install_debian() {
+  local missing=()
+  command -v prometheus >/dev/null || missing+=(prometheus)
+  command -v promtool >/dev/null || missing+=(prometheus)
+  command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+  command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt_install $(printf '%s\n' "${missing[@]}" | sort -u)
+    # Debian starts the packaged services; ours run with the project's configs.
+    for svc in prometheus prometheus-alertmanager prometheus-node-exporter; do
+      (service "$svc" stop || systemctl stop "$svc") >/dev/null 2>&1 || true
+    done
+    pkill -x prometheus-node-exporter 2>/dev/null || true
+  fi
+}
+
+build_collector() {
+  local hash dir bin
+  hash=$(sha256sum "$repo/collector-config/builder.yaml" | cut -c1-12)
+  dir="$cache/otelcol-$OCB_VERSION-$hash"
+  bin="$dir/otelcol-otel-ml"
+  if [ ! -x "$bin" ]; then
+    local ocb="$cache/ocb-$OCB_VERSION/builder"
+    if [ ! -x "$ocb" ]; then
+      mkdir -p "$cache/ocb-$OCB_VERSION"
+      timed ocb env GOBIN="$cache/ocb-$OCB_VERSION" CGO_ENABLED=0 \
+        go install "go.opentelemetry.io/collector/cmd/builder@v$OCB_VERSION"
+    fi
+    local work="$dir.work"
+    rm -rf "$work" && mkdir -p "$work"
+    sed "s#output_path: .*#output_path: $work/_build#" "$repo/collector-config/builder.yaml" > "$work/builder.yaml"
+    timed collector "$ocb" --config="$work/builder.yaml"
+    mkdir -p "$dir"
+    mv "$work/_build/otelcol-otel-ml" "$bin"
+    rm -rf "$work"
+  fi
+  echo "OTELCOL_BIN=$bin"
+}
+
+build_jaeger() {
+  local dir="$cache/jaeger-$JAEGER_VERSION"
+  if [ ! -x "$dir/jaeger" ]; then
+    # `go install pkg@version` refuses modules whose go.mod has replace directives,
+    # and Jaeger's has one (sarama). Build from a throwaway module that requires
+    # Jaeger and repeats that replace, so the dependency graph is the release's.
+    local work="$dir.work"
+    rm -rf "$work" && mkdir -p "$work"
+    (
+      cd "$work"
+      go mod init otel-ml/jaeger-build >/dev/null 2>&1
+      go mod edit -replace github.com/Shopify/sarama=github.com/Shopify/sarama@v1.33.0
+      timed jaeger-deps go get "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_MODULE_VERSION"
+      timed jaeger env CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$work/jaeger" \
+        github.com/jaegertracing/jaeger/cmd/jaeger
+    )
+    mkdir -p "$dir" && mv "$work/jaeger" "$dir/jaeger" && rm -rf "$work"
+  fi
+  echo "JAEGER_BIN=$dir/jaeger"
+}
+
+main() {
+  command -v go >/dev/null || { log "Go is required to build the collector and Jaeger"; exit 1; }
+  need_time
+  install_debian
+  build_collector
+  build_jaeger
+  echo "PROMETHEUS_BIN=$(command -v prometheus)"
+  echo "PROMTOOL_BIN=$(command -v promtool)"
+  echo "ALERTMANAGER_BIN=$(command -v prometheus-alertmanager)"
+  echo "AMTOOL_BIN=$(command -v amtool)"
+}
+
+main "$@"
