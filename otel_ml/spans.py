@@ -16,6 +16,7 @@ import itertools
 import math
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -275,30 +276,48 @@ class GenerationSpan(_SpanScope):
 
         Items may be ``str`` or OpenAI-style chunks (``choices[0].delta.content``,
         with ``usage`` in the final chunk). If the ``with`` block exits while
-        the stream is still open, the span stays open until the stream is
-        exhausted, closed or garbage-collected, and ends exactly once.
+        the stream is still open (e.g. it was handed to a streaming HTTP
+        response), the span stays open until the stream is exhausted, closed
+        or garbage-collected, and ends exactly once.
         """
-        self._open_streams += 1
-        finished = False
+        state = _StreamState()
+        iterator = self._iterate(stream, state)
+        self._track(iterator, state)
+        return iterator
+
+    def wrap_async(self, stream: AsyncIterable[T]) -> AsyncIterator[T]:
+        """Async version of :meth:`wrap`."""
+        state = _StreamState()
+        iterator = self._iterate_async(stream, state)
+        self._track(iterator, state)
+        return iterator
+
+    def _iterate(self, stream: Iterable[T], state: _StreamState) -> Iterator[T]:
         try:
             for item in stream:
                 self._observe(item)
                 yield item
-            finished = True
+            state.finished = True
         finally:
-            self._stream_closed(finished)
+            self._stream_closed(state)
 
-    async def wrap_async(self, stream: AsyncIterable[T]) -> AsyncIterator[T]:
-        """Async version of :meth:`wrap`."""
-        self._open_streams += 1
-        finished = False
+    async def _iterate_async(
+        self, stream: AsyncIterable[T], state: _StreamState
+    ) -> AsyncIterator[T]:
         try:
             async for item in stream:
                 self._observe(item)
                 yield item
-            finished = True
+            state.finished = True
         finally:
-            self._stream_closed(finished)
+            self._stream_closed(state)
+
+    def _track(self, iterator: object, state: _StreamState) -> None:
+        # Counted from creation, not first next(): a stream returned before
+        # anyone iterates it must still hold the span open. The finalizer
+        # covers a stream that is dropped without ever being started.
+        self._open_streams += 1
+        weakref.finalize(iterator, self._stream_closed, state)
 
     def output(self, text: str) -> None:
         """The final output text; tokens are counted from it when usage is absent."""
@@ -357,10 +376,13 @@ class GenerationSpan(_SpanScope):
             if usage is not None:
                 self.usage(*usage)
 
-    def _stream_closed(self, finished: bool) -> None:
+    def _stream_closed(self, state: _StreamState) -> None:
+        if state.closed:
+            return
+        state.closed = True
         with guard("generation stream end"):
             self._open_streams -= 1
-            if not finished:
+            if not state.finished:
                 self._abandoned = True
             if self._exited and self._open_streams == 0:
                 self._end(None)
@@ -476,6 +498,14 @@ class GenerationSpan(_SpanScope):
         per_chunk = instruments.time_per_output_chunk
         for previous, current in itertools.pairwise(stamps):
             per_chunk.record(current - previous, attributes)
+
+
+class _StreamState:
+    __slots__ = ("closed", "finished")
+
+    def __init__(self) -> None:
+        self.finished = False
+        self.closed = False
 
 
 def _openai_chunk(item: Any) -> tuple[str | None, tuple[int | None, int | None] | None]:
