@@ -14,6 +14,7 @@ from opentelemetry.metrics import Meter, MeterProvider
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.trace import Tracer, TracerProvider
+from opentelemetry.util.types import AttributeValue
 
 from otel_ml import providers
 from otel_ml._safety import report
@@ -76,6 +77,15 @@ class Telemetry:
     @property
     def capture_content(self) -> bool:
         return self._recorder.content.enabled
+
+    def metric_attributes(
+        self, attributes: Mapping[str, AttributeValue] | None = None
+    ) -> dict[str, AttributeValue]:
+        """``attributes`` plus the current ``tenant.id``, under the ``max_tenants``
+        cap, for metrics of your own that should break down by tenant."""
+        result = dict(attributes or {})
+        self._recorder.tenant_attribute(result)
+        return result
 
     def retrieval(
         self, data_source: str, query: str | None = None, top_k: int | None = None

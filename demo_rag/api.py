@@ -1,0 +1,514 @@
+"""rag-api: the product's edge. Authenticates, retrieves, prompts, streams, scores.
+
+- ``POST /ask {question, stream?}`` with an ``X-API-Key`` (or ``Authorization:
+  Bearer``) header. The key's tenant, from the tenants file, is set with
+  ``otel_ml.tenant`` and travels to vectordb and llm in W3C baggage. A ``tenant.id``
+  sent by the client in its own baggage header is removed before any span exists
+  (:func:`strip_client_tenant`): tenant identity comes from authentication only.
+  The answer comes back as JSON, or as server-sent events (``token`` events, then
+  ``done`` or ``error``) when ``stream`` is true; both carry the trace id, also in the
+  ``X-Trace-Id`` header.
+- ``POST /feedback {trace_id, kind | score}`` records thumbs up/down, copy to
+  clipboard or a 0..1 score, linked to the answer's trace.
+
+Every answer is scored for groundedness against its retrieved context (see
+:mod:`demo_rag.grounding`); the score goes on the request's server span and into the
+``rag.groundedness.score`` histogram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Final, Literal
+
+import httpx
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from opentelemetry import trace
+from opentelemetry.metrics import Histogram
+from opentelemetry.trace import Span, Status, StatusCode
+from pydantic import BaseModel, Field, model_validator
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+import otel_ml
+from demo_rag.grounding import LlmJudgeScorer, OverlapScorer, Scorer
+from demo_rag.llm import PROVIDER
+from demo_rag.openai_wire import (
+    SSE_MEDIA_TYPE,
+    UpstreamError,
+    Usage,
+    complete_chat,
+    sse,
+    stream_chat,
+)
+from demo_rag.service import serve
+from demo_rag.simulator import DEFAULT_MODEL
+from demo_rag.tenants import TenantDirectory
+from otel_ml import semconv
+
+SERVICE_NAME: Final = "rag-api"
+API_KEY_HEADER: Final = "X-API-Key"
+TRACE_ID_HEADER: Final = "X-Trace-Id"
+SYSTEM_PROMPT: Final = (
+    "You are the Nimbus Cloud help-centre assistant. Answer the question using only the "
+    "context below and cite the document id in brackets. If the context does not contain "
+    "the answer, say so."
+)
+_MAX_REMEMBERED_ANSWERS: Final = 10_000
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration from the environment (see docs/demo.md)."""
+
+    vectordb_url: str
+    llm_url: str
+    model: str = DEFAULT_MODEL
+    provider: str = PROVIDER
+    top_k: int = 4
+    scorer: Literal["overlap", "llm_judge"] = "overlap"
+    timeout_s: float = 60.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        missing = [name for name in ("VECTORDB_URL", "LLM_URL") if not environ.get(name)]
+        if missing:
+            raise RuntimeError(f"set {' and '.join(missing)} (base URLs of the services)")
+        scorer = environ.get("DEMO_RAG_GROUNDEDNESS", "overlap")
+        if scorer not in ("overlap", "llm_judge"):
+            raise RuntimeError(f"DEMO_RAG_GROUNDEDNESS must be overlap or llm_judge: {scorer!r}")
+        return cls(
+            vectordb_url=environ["VECTORDB_URL"].rstrip("/"),
+            llm_url=environ["LLM_URL"].rstrip("/"),
+            model=environ.get("DEMO_RAG_MODEL") or DEFAULT_MODEL,
+            provider=environ.get("DEMO_RAG_PROVIDER") or PROVIDER,
+            top_k=int(environ.get("DEMO_RAG_TOP_K") or 4),
+            scorer="llm_judge" if scorer == "llm_judge" else "overlap",
+            timeout_s=float(environ.get("DEMO_RAG_TIMEOUT_S") or 60.0),
+        )
+
+    @property
+    def chat_url(self) -> str:
+        return f"{self.llm_url}/v1/chat/completions"
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=2000)
+    stream: bool = False
+
+
+class FeedbackRequest(BaseModel):
+    trace_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    kind: Literal["thumbs_up", "thumbs_down", "copy_to_clipboard"] | None = None
+    score: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _kind_or_score(self) -> FeedbackRequest:
+        if self.kind is None and self.score is None:
+            raise ValueError("give a kind (thumbs_up, thumbs_down, copy_to_clipboard) or a score")
+        return self
+
+
+@dataclass
+class Answer:
+    text: str
+    sources: list[str]
+    model: str
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    groundedness: float | None = None
+
+    def as_dict(self, trace_id: str) -> dict[str, Any]:
+        return {
+            "trace_id": trace_id,
+            "answer": self.text,
+            "sources": self.sources,
+            "model": self.model,
+            "finish_reason": self.finish_reason,
+            "usage": self.usage.as_dict() if self.usage else None,
+            "groundedness": self.groundedness,
+        }
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+
+
+@dataclass(frozen=True)
+class Done:
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: UpstreamError
+
+
+Event = Token | Done | Failed
+
+
+class LlmJudge:
+    """:class:`demo_rag.grounding.JudgeClient` over the llm service, traced and billed."""
+
+    def __init__(self, client: httpx.AsyncClient, settings: Settings, telemetry: otel_ml.Telemetry):
+        self._client, self._settings, self._telemetry = client, settings, telemetry
+
+    async def complete(self, messages: list[dict[str, str]]) -> str:
+        settings = self._settings
+        body = {"model": settings.model, "messages": messages, "max_tokens": 8}
+        with self._telemetry.generation(settings.model, settings.provider, prompt=messages) as g:
+            delta = await complete_chat(self._client, settings.chat_url, body)
+            g.output(delta.content)
+            if delta.usage is not None:
+                g.usage(delta.usage.prompt_tokens, delta.usage.completion_tokens)
+            g.response(model=delta.model, response_id=delta.id,
+                       finish_reasons=[delta.finish_reason] if delta.finish_reason else None)
+        return delta.content
+
+
+class RagPipeline:
+    """Retrieve, prompt, generate (streaming), then score groundedness."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: httpx.AsyncClient,
+        telemetry: otel_ml.Telemetry,
+        scorer: Scorer,
+    ) -> None:
+        self.settings = settings
+        self._client = client
+        self._telemetry = telemetry
+        self._scorer = scorer
+        self._groundedness: Histogram = telemetry.meter.create_histogram(
+            semconv.METRIC_GROUNDEDNESS, unit="1",
+            description="Share of each answer supported by its retrieved context (1 = fully).",
+            explicit_bucket_boundaries_advisory=semconv.SCORE_BUCKETS,
+        )
+
+    async def answer(self, question: str, root: Span, on_token: Callable[[str], None]) -> Answer:
+        hits = await self._retrieve(question)
+        messages = build_messages(question, hits)
+        answer = await self._generate(messages, [h["id"] for h in hits], on_token)
+        answer.groundedness = await self._score(question, answer.text, [h["text"] for h in hits])
+        if answer.groundedness is not None:
+            root.set_attribute(semconv.RAG_GROUNDEDNESS_SCORE, answer.groundedness)
+            self._groundedness.record(
+                answer.groundedness,
+                self._telemetry.metric_attributes({semconv.GEN_AI_REQUEST_MODEL: answer.model}),
+            )
+        return answer
+
+    async def _retrieve(self, question: str) -> list[dict[str, Any]]:
+        url = f"{self.settings.vectordb_url}/search"
+        try:
+            response = await self._client.post(
+                url, json={"query": question, "top_k": self.settings.top_k}
+            )
+        except httpx.HTTPError as exc:
+            raise UpstreamError(502, "retrieval_unreachable", f"{url}: {exc}") from exc
+        if response.status_code != 200:
+            raise UpstreamError(
+                502, "retrieval_failed", f"vectordb answered {response.status_code}"
+            )
+        hits: list[dict[str, Any]] = response.json()["hits"]
+        return hits
+
+    async def _generate(
+        self, messages: list[dict[str, str]], sources: list[str], on_token: Callable[[str], None]
+    ) -> Answer:
+        settings = self.settings
+        answer = Answer(text="", sources=sources, model=settings.model)
+        body = {"model": settings.model, "messages": messages,
+                "stream_options": {"include_usage": True}}
+        pieces: list[str] = []
+        response_id: str | None = None
+        with self._telemetry.generation(
+            settings.model, settings.provider, prompt=messages, stream=True
+        ) as g:
+            try:
+                async with contextlib.aclosing(
+                    stream_chat(self._client, settings.chat_url, body)
+                ) as deltas:
+                    async for delta in deltas:
+                        if delta.content:
+                            g.chunk(delta.content)
+                            pieces.append(delta.content)
+                            on_token(delta.content)
+                        answer.usage = delta.usage or answer.usage
+                        answer.finish_reason = delta.finish_reason or answer.finish_reason
+                        answer.model = delta.model or answer.model
+                        response_id = delta.id or response_id
+            except httpx.HTTPError as exc:
+                raise UpstreamError(502, "llm_unreachable", str(exc)) from exc
+            answer.text = "".join(pieces)
+            g.output(answer.text)
+            if answer.usage is not None:
+                g.usage(answer.usage.prompt_tokens, answer.usage.completion_tokens)
+            g.response(model=answer.model, response_id=response_id,
+                       finish_reasons=[answer.finish_reason] if answer.finish_reason else None)
+        return answer
+
+    async def _score(self, question: str, text: str, contexts: list[str]) -> float | None:
+        """The groundedness score, or None if the scorer failed: never fail the answer."""
+        try:
+            return round(await self._scorer.score(question, text, contexts), 4)
+        except (UpstreamError, httpx.HTTPError, ValueError) as exc:
+            logger.warning("groundedness scoring failed", extra={"error": str(exc)})
+            return None
+
+
+def build_messages(question: str, hits: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The RAG prompt: instructions and ``[id] title | text`` context lines, then the question."""
+    context = "\n".join(
+        f"[{h['id']}] {h.get('title', '')} | {h['text']}" for h in hits
+    ) or "(no documents found)"
+    return [
+        {"role": "system", "content": f"{SYSTEM_PROMPT}\n\nContext:\n{context}"},
+        {"role": "user", "content": question},
+    ]
+
+
+class AskRun:
+    """One answer being produced in its own task, read as a stream of events.
+
+    The pipeline runs in a task created inside the request's tenant context, so all
+    its spans and baggage belong to that request, and each span is opened and closed
+    in that one task, whether the client reads JSON or a stream.
+    """
+
+    def __init__(self, pipeline: RagPipeline, question: str, root: Span) -> None:
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._task = asyncio.create_task(self._produce(pipeline, question, root))
+
+    async def _produce(self, pipeline: RagPipeline, question: str, root: Span) -> None:
+        try:
+            answer = await pipeline.answer(question, root, self._token)
+        except UpstreamError as exc:
+            self._events.put_nowait(Failed(exc))
+        except Exception as exc:  # a bug: report it to the client instead of hanging it
+            logger.exception("answer failed")
+            self._events.put_nowait(Failed(UpstreamError(500, "internal_error", str(exc))))
+        else:
+            self._events.put_nowait(Done(answer))
+
+    def _token(self, text: str) -> None:
+        self._events.put_nowait(Token(text))
+
+    async def next(self) -> Event:
+        return await self._events.get()
+
+    def cancel(self) -> None:
+        self._task.cancel()
+
+
+@dataclass
+class _Served:
+    tenant: str
+    span_id: str
+
+
+@dataclass
+class AnswerLog:
+    """Recently served answers: lets feedback link to the answer's span and be
+    rejected when another tenant's trace id is given. Bounded: an unknown trace id
+    (older, or served before a restart) is accepted, just not span-linked."""
+
+    limit: int = _MAX_REMEMBERED_ANSWERS
+    _items: OrderedDict[str, _Served] = field(default_factory=OrderedDict)
+
+    def remember(self, trace_id: str, tenant: str, span_id: str) -> None:
+        self._items[trace_id] = _Served(tenant, span_id)
+        self._items.move_to_end(trace_id)
+        while len(self._items) > self.limit:
+            self._items.popitem(last=False)
+
+    def get(self, trace_id: str) -> _Served | None:
+        return self._items.get(trace_id)
+
+
+def strip_client_tenant(app: ASGIApp) -> ASGIApp:
+    """Remove ``tenant.id`` from inbound W3C baggage before tracing sees the request.
+
+    Runs outside the OpenTelemetry middleware, so not even the server span of an
+    unauthenticated request carries a tenant the client made up. Other baggage
+    entries pass through.
+    """
+
+    async def edge(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "headers": _without_tenant(scope["headers"])}
+        await app(scope, receive, send)
+
+    return edge
+
+
+def _without_tenant(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    cleaned: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        if name.lower() == b"baggage":
+            members = [
+                m for m in value.split(b",")
+                if m.split(b"=", 1)[0].strip() != semconv.TENANT_ID.encode()
+            ]
+            if not any(m.strip() for m in members):
+                continue
+            value = b",".join(members)
+        cleaned.append((name, value))
+    return cleaned
+
+
+def authenticate(
+    request: Request,
+    x_api_key: Annotated[str | None, Header(alias=API_KEY_HEADER)] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> str:
+    """The caller's tenant, from its API key; 401 without a known key."""
+    key = x_api_key
+    if key is None and authorization and authorization.lower().startswith("bearer "):
+        key = authorization[7:].strip()
+    directory: TenantDirectory = request.app.state.tenants
+    tenant = directory.lookup(key)
+    if tenant is None:
+        raise HTTPException(401, "missing or unknown API key",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return tenant
+
+
+Tenant = Annotated[str, Depends(authenticate)]
+
+
+def _trace_ids(span: Span) -> tuple[str, str]:
+    context = span.get_span_context()
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+def create_app(
+    telemetry: otel_ml.Telemetry,
+    settings: Settings | None = None,
+    directory: TenantDirectory | None = None,
+) -> FastAPI:
+    """The api app; settings and tenants default to the environment's."""
+    settings = settings or Settings.from_env()
+    directory = directory or TenantDirectory.from_file()
+    served = AnswerLog()
+    state: dict[str, RagPipeline] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        timeout = httpx.Timeout(settings.timeout_s, connect=5.0)
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            scorer: Scorer = (
+                LlmJudgeScorer(LlmJudge(client, settings, telemetry))
+                if settings.scorer == "llm_judge" else OverlapScorer()
+            )
+            state["pipeline"] = RagPipeline(settings, client, telemetry, scorer)
+            yield
+
+    app = FastAPI(title=SERVICE_NAME, lifespan=lifespan)
+    app.state.tenants = directory
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, object]:
+        return {"status": "ok", "service": SERVICE_NAME, "tenants": len(directory.tenants)}
+
+    @app.post("/ask")
+    async def ask(request: AskRequest, tenant: Tenant) -> Response:
+        root = trace.get_current_span()
+        trace_id, span_id = _trace_ids(root)
+        headers = {TRACE_ID_HEADER: trace_id}
+        with telemetry.tenant(tenant):
+            run = AskRun(state["pipeline"], request.question, root)
+        served.remember(trace_id, tenant, span_id)
+        first = await _next_answer_or_failure(run, streaming=request.stream)
+        if isinstance(first, Failed):
+            return _failure_response(first.error, trace_id, headers)
+        if not request.stream:
+            assert isinstance(first, Done)
+            _log_answer(first.answer, tenant)
+            return JSONResponse(first.answer.as_dict(trace_id), headers=headers)
+        return StreamingResponse(
+            _answer_events(run, first, root, trace_id, tenant),
+            media_type=SSE_MEDIA_TYPE,
+            headers={**headers, "Cache-Control": "no-cache"},
+        )
+
+    @app.post("/feedback", status_code=202)
+    async def feedback(request: FeedbackRequest, tenant: Tenant) -> dict[str, object]:
+        answer = served.get(request.trace_id)
+        with telemetry.tenant(tenant):
+            if answer is not None and answer.tenant != tenant:
+                raise HTTPException(403, "this answer belongs to another tenant")
+            telemetry.feedback(request.trace_id, kind=request.kind, score=request.score,
+                               span_id=answer.span_id if answer else None)
+        return {"status": "recorded", "trace_id": request.trace_id, "linked": answer is not None}
+
+    return app
+
+
+async def _next_answer_or_failure(run: AskRun, streaming: bool) -> Event:
+    """For JSON, the final event; for a stream, the first one (a token, usually)."""
+    event = await run.next()
+    while not streaming and isinstance(event, Token):
+        event = await run.next()
+    return event
+
+
+def _failure_response(error: UpstreamError, trace_id: str, headers: Mapping[str, str]) -> Response:
+    logger.warning("answer failed", extra={"error_type": error.error_type, "status": error.status})
+    status = 500 if error.status == 500 and error.error_type == "internal_error" else 502
+    body = {"trace_id": trace_id,
+            "error": {"type": error.error_type, "message": error.message, "status": error.status}}
+    return JSONResponse(body, status_code=status, headers=dict(headers))
+
+
+async def _answer_events(
+    run: AskRun, first: Event, root: Span, trace_id: str, tenant: str
+) -> AsyncIterator[bytes]:
+    event = first
+    try:
+        while True:
+            if isinstance(event, Token):
+                yield sse({"text": event.text}, event="token")
+            elif isinstance(event, Done):
+                _log_answer(event.answer, tenant)
+                yield sse(event.answer.as_dict(trace_id), event="done")
+                return
+            else:
+                # Headers (200) are gone already: the failure is reported in-band, and on
+                # the server span, which would otherwise look like a success.
+                root.set_status(Status(StatusCode.ERROR, event.error.error_type))
+                root.set_attribute(semconv.ERROR_TYPE, event.error.error_type)
+                yield sse({"trace_id": trace_id, "error": {"type": event.error.error_type,
+                                                          "message": event.error.message}},
+                          event="error")
+                return
+            event = await run.next()
+    finally:
+        run.cancel()  # a no-op once finished; stops the work if the client went away
+
+
+def _log_answer(answer: Answer, tenant: str) -> None:
+    logger.info("answered", extra={
+        "tenant": tenant, "model": answer.model, "sources": answer.sources,
+        "groundedness": answer.groundedness,
+        "output_tokens": answer.usage.completion_tokens if answer.usage else None,
+    })
+
+
+def main() -> int:
+    return serve(SERVICE_NAME, create_app, wrap=strip_client_tenant)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,253 @@
+"""Start the three demo services as real processes, and stop them without orphans.
+
+Usage::
+
+    from demo_rag.launcher import launch
+
+    with launch(out_dir=Path("otel-ml-data")) as services:       # or otlp_endpoint="http://..."
+        httpx.post(f"{services.api}/ask", json={"question": "..."},
+                   headers={"X-API-Key": services.api_keys["acme"]})
+
+Each service runs as ``python -m demo_rag.<name>`` in its own process group, on a
+socket the launcher bound to a free localhost port and passed down (no port race).
+``launch`` returns once every ``/healthz`` answers. On exit, normal or not (an
+exception, Ctrl-C), every service gets SIGTERM, so it drains requests and flushes its
+telemetry, then SIGKILL after ``stop_timeout``. The services also watch the launcher's
+pid and shut down if it dies without cleaning up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import httpx
+
+import demo_rag
+import otel_ml
+from demo_rag import tenants as tenants_config
+from demo_rag.service import PARENT_PID_ENV
+
+SERVICES: Final = ("vectordb", "llm", "api")  # start order; api depends on the other two
+DEFAULT_TENANTS: Final = ("acme", "globex", "initech")
+# Variables that would send a child's telemetry elsewhere than asked.
+_DESTINATION_VARS: Final = (
+    "OTEL_ML_DATA_DIR",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+)
+
+
+logger = logging.getLogger(__name__)
+
+
+class LaunchError(RuntimeError):
+    """A service exited or did not become healthy; the message has its log tail."""
+
+
+@dataclass(frozen=True)
+class Services:
+    """Base URLs of the running services, the API key of each tenant, and the logs."""
+
+    api: str
+    vectordb: str
+    llm: str
+    api_keys: Mapping[str, str]
+    log_dir: Path
+    pids: Mapping[str, int] = field(default_factory=dict)
+
+    def log(self, service: str) -> Path:
+        """Path of a service's JSON log (stdout and stderr)."""
+        return self.log_dir / f"{service}.log"
+
+
+@contextlib.contextmanager
+def launch(
+    *,
+    out_dir: Path | None = None,
+    otlp_endpoint: str | None = None,
+    tenants: Sequence[str] = DEFAULT_TENANTS,
+    env: Mapping[str, str] | None = None,
+    log_dir: Path | None = None,
+    startup_timeout: float = 30.0,
+    stop_timeout: float = 15.0,
+) -> Iterator[Services]:
+    """Run vectordb, llm and api until the ``with`` block exits.
+
+    Exactly one of ``out_dir`` (OTLP JSON lines, the embedded default) and
+    ``otlp_endpoint`` (a collector) must be given. ``tenants`` get fresh random API
+    keys. ``env`` adds variables for every service (``LLM_SIM_*``, ``LLM_BASE_URL``,
+    ``OTEL_METRIC_EXPORT_INTERVAL`` ...). Logs go to ``log_dir``, by default
+    ``out_dir/logs`` or a temporary folder removed on exit.
+    """
+    if (out_dir is None) == (otlp_endpoint is None):
+        raise ValueError("give exactly one of out_dir and otlp_endpoint")
+    if not tenants:
+        raise ValueError("at least one tenant is needed")
+    with contextlib.ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="demo-rag-")))
+        logs = log_dir or (out_dir / "logs" if out_dir is not None else scratch / "logs")
+        logs.mkdir(parents=True, exist_ok=True)
+        api_keys = {tenant: f"demo-{tenant}-{secrets.token_urlsafe(12)}" for tenant in tenants}
+        tenants_file = scratch / "tenants.json"
+        tenants_file.write_text(json.dumps(tenants_config.document_for(api_keys)))
+        sockets = {name: _listen() for name in SERVICES}
+        for sock in sockets.values():
+            stack.callback(sock.close)  # the children keep their own copies
+        urls = {name: _url(sock) for name, sock in sockets.items()}
+        base_env = _child_env(out_dir, otlp_endpoint, env, tenants_file, urls)
+        processes: dict[str, subprocess.Popen[bytes]] = {}
+        stack.callback(_stop_all, processes, stop_timeout)
+        for name in SERVICES:
+            processes[name] = _spawn(name, sockets[name], base_env, logs / f"{name}.log")
+            sockets[name].close()
+        _wait_healthy(processes, urls, logs, startup_timeout)
+        yield Services(
+            api=urls["api"], vectordb=urls["vectordb"], llm=urls["llm"], api_keys=api_keys,
+            log_dir=logs, pids={name: p.pid for name, p in processes.items()},
+        )
+
+
+def _listen() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
+def _child_env(
+    out_dir: Path | None,
+    otlp_endpoint: str | None,
+    extra: Mapping[str, str] | None,
+    tenants_file: Path,
+    urls: Mapping[str, str],
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _DESTINATION_VARS}
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        env["OTEL_ML_DATA_DIR"] = str(out_dir.resolve())
+    else:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = str(otlp_endpoint)
+    # The services import demo_rag and otel_ml from wherever this process does, which
+    # may be a source checkout rather than an installed package.
+    roots = {str(Path(m.__file__ or "").resolve().parent.parent) for m in (demo_rag, otel_ml)}
+    env["PYTHONPATH"] = os.pathsep.join([*sorted(roots), env.get("PYTHONPATH", "")]).rstrip(
+        os.pathsep
+    )
+    env["PYTHONUNBUFFERED"] = "1"
+    env[PARENT_PID_ENV] = str(os.getpid())
+    env["VECTORDB_URL"] = urls["vectordb"]
+    env["LLM_URL"] = urls["llm"]
+    env[tenants_config.TENANTS_FILE_ENV] = str(tenants_file)
+    env.update(extra or {})
+    return env
+
+
+def _spawn(
+    name: str, sock: socket.socket, env: Mapping[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    fd = sock.fileno()
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", f"demo_rag.{name}", "--fd", str(fd)],
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            pass_fds=(fd,),
+            # Own process group and session: a terminal Ctrl-C goes to the launcher
+            # only, which then stops the services in order and lets them flush.
+            start_new_session=True,
+        )
+
+
+def _wait_healthy(
+    processes: Mapping[str, subprocess.Popen[bytes]],
+    urls: Mapping[str, str],
+    logs: Path,
+    timeout: float,
+) -> None:
+    deadline = time.monotonic() + timeout
+    pending = dict(processes)
+    with httpx.Client(timeout=2.0) as client:
+        while pending:
+            for name, process in list(pending.items()):
+                if process.poll() is not None:
+                    raise LaunchError(
+                        f"{name} exited with code {process.returncode}\n"
+                        f"{_tail(logs / f'{name}.log')}"
+                    )
+                if _healthy(client, urls[name]):
+                    del pending[name]
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(sorted(pending))
+                tails = "\n".join(_tail(logs / f"{n}.log") for n in pending)
+                raise LaunchError(f"not healthy after {timeout:.0f}s: {names}\n{tails}")
+            if pending:
+                time.sleep(0.05)
+
+
+def _healthy(client: httpx.Client, url: str) -> bool:
+    try:
+        return client.get(f"{url}/healthz").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _stop_all(processes: Mapping[str, subprocess.Popen[bytes]], timeout: float) -> None:
+    """SIGTERM the services in reverse start order, wait, then SIGKILL what is left.
+
+    The api goes first: while it drains its in-flight answers, vectordb and llm are
+    still there to finish them. A second Ctrl-C while waiting skips the wait but
+    still kills: the one thing this function must never do is return with a service
+    running.
+    """
+    try:
+        for stage in (("api",), ("vectordb", "llm")):
+            running = [processes[n] for n in stage if n in processes]
+            for process in running:
+                if process.poll() is None:
+                    _signal_group(process, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            for process in running:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(max(0.0, deadline - time.monotonic()))
+    finally:
+        for name, process in processes.items():
+            if process.poll() is None:
+                logger.warning("%s did not stop within %.0fs: killed, its last telemetry may be "
+                               "lost (is the OTLP endpoint reachable?)", name, timeout)
+                _signal_group(process, signal.SIGKILL)
+                process.wait()
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        content = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return f"(no log at {path})"
+    return f"--- {path.name} ---\n" + "\n".join(content[-lines:])
