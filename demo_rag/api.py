@@ -14,6 +14,11 @@
 Every answer is scored for groundedness against its retrieved context (see
 :mod:`demo_rag.grounding`); the score goes on the request's server span and into the
 ``rag.groundedness.score`` histogram.
+
+Every answer also feeds a RAG drift monitor (:func:`otel_ml.drift.rag_monitor`): retrieval
+top score, document count, answer length in tokens and groundedness, compared with a
+healthy baseline (``data/rag_reference.json``, made by :mod:`demo_rag.make_reference`) every
+``DEMO_RAG_DRIFT_INTERVAL`` seconds and exported as the ``ml.drift.*`` gauges.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ import contextlib
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import httpx
@@ -52,6 +58,7 @@ from demo_rag.service import serve
 from demo_rag.simulator import DEFAULT_MODEL
 from demo_rag.tenants import TenantDirectory
 from otel_ml import semconv
+from otel_ml.drift import DriftMonitor, feed_rag, rag_monitor
 
 SERVICE_NAME: Final = "rag-api"
 API_KEY_HEADER: Final = "X-API-Key"
@@ -62,6 +69,10 @@ SYSTEM_PROMPT: Final = (
     "the answer, say so."
 )
 _MAX_REMEMBERED_ANSWERS: Final = 10_000
+# The healthy baseline the drift monitor compares answers with (demo_rag.make_reference).
+DRIFT_REFERENCE: Final = Path(__file__).resolve().parent / "data" / "rag_reference.json"
+DRIFT_REFERENCE_ENV: Final = "DEMO_RAG_DRIFT_REFERENCE"
+DRIFT_INTERVAL_ENV: Final = "DEMO_RAG_DRIFT_INTERVAL"
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +88,8 @@ class Settings:
     top_k: int = 4
     scorer: Literal["overlap", "llm_judge"] = "overlap"
     timeout_s: float = 60.0
+    drift_reference: Path | None = DRIFT_REFERENCE  # None: no drift monitor
+    drift_interval_s: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -86,6 +99,11 @@ class Settings:
         scorer = environ.get("DEMO_RAG_GROUNDEDNESS", "overlap")
         if scorer not in ("overlap", "llm_judge"):
             raise RuntimeError(f"DEMO_RAG_GROUNDEDNESS must be overlap or llm_judge: {scorer!r}")
+        interval = float(environ.get(DRIFT_INTERVAL_ENV) or 10.0)
+        if not interval > 0:
+            raise RuntimeError(f"{DRIFT_INTERVAL_ENV} must be a positive number of seconds")
+        # Set but empty turns drift monitoring off (make_reference records without it).
+        reference = environ.get(DRIFT_REFERENCE_ENV, str(DRIFT_REFERENCE))
         return cls(
             vectordb_url=environ["VECTORDB_URL"].rstrip("/"),
             llm_url=environ["LLM_URL"].rstrip("/"),
@@ -94,6 +112,8 @@ class Settings:
             top_k=int(environ.get("DEMO_RAG_TOP_K") or 4),
             scorer="llm_judge" if scorer == "llm_judge" else "overlap",
             timeout_s=float(environ.get("DEMO_RAG_TIMEOUT_S") or 60.0),
+            drift_reference=Path(reference) if reference else None,
+            drift_interval_s=interval,
         )
 
     @property
@@ -185,11 +205,13 @@ class RagPipeline:
         client: httpx.AsyncClient,
         telemetry: otel_ml.Telemetry,
         scorer: Scorer,
+        drift: DriftMonitor | None = None,
     ) -> None:
         self.settings = settings
         self._client = client
         self._telemetry = telemetry
         self._scorer = scorer
+        self._drift = drift
         self._groundedness: Histogram = telemetry.meter.create_histogram(
             semconv.METRIC_GROUNDEDNESS, unit="1",
             description="Share of each answer supported by its retrieved context (1 = fully).",
@@ -206,6 +228,14 @@ class RagPipeline:
             self._groundedness.record(
                 answer.groundedness,
                 self._telemetry.metric_attributes({semconv.GEN_AI_REQUEST_MODEL: answer.model}),
+            )
+        if self._drift is not None:
+            feed_rag(
+                self._drift,
+                top_score=top_score(hits),
+                document_count=len(hits),
+                answer_tokens=answer.usage.completion_tokens if answer.usage else None,
+                groundedness=answer.groundedness,
             )
         return answer
 
@@ -266,6 +296,40 @@ class RagPipeline:
         except (UpstreamError, httpx.HTTPError, ValueError) as exc:
             logger.warning("groundedness scoring failed", extra={"error": str(exc)})
             return None
+
+
+def top_score(hits: Sequence[Mapping[str, Any]]) -> float:
+    """The best retrieval score of a question, the drift monitor's top-score feature.
+
+    No hits means 0.0, not a missing value: the vectordb drops only rows scoring 0, so
+    an empty result is a measured similarity of 0, the clearest retrieval drift there is.
+    """
+    return max((float(hit["score"]) for hit in hits), default=0.0)
+
+
+def start_drift_monitor(settings: Settings, telemetry: otel_ml.Telemetry) -> DriftMonitor | None:
+    """The RAG drift monitor, recomputing on its interval; None when switched off.
+
+    A missing or unreadable reference file raises here, at startup, rather than leaving
+    a service that silently exports no drift.
+    """
+    if settings.drift_reference is None:
+        return None
+    monitor = rag_monitor(settings.drift_reference, meter=telemetry.meter)
+    monitor.start(settings.drift_interval_s)
+    return monitor
+
+
+def stop_drift_monitor(monitor: DriftMonitor | None) -> None:
+    """Stop recomputing, then compute the final verdict over everything fed.
+
+    The gauges stay registered, so the metric export at telemetry shutdown carries that
+    verdict: a short run (or the demo's drift phase) is reported even when it ended
+    between two recomputes.
+    """
+    if monitor is not None:
+        monitor.stop()
+        monitor.compute()
 
 
 def build_messages(question: str, hits: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -407,13 +471,17 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         timeout = httpx.Timeout(settings.timeout_s, connect=5.0)
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            scorer: Scorer = (
-                LlmJudgeScorer(LlmJudge(client, settings, telemetry))
-                if settings.scorer == "llm_judge" else OverlapScorer()
-            )
-            state["pipeline"] = RagPipeline(settings, client, telemetry, scorer)
-            yield
+        drift = start_drift_monitor(settings, telemetry)
+        try:
+            async with httpx.AsyncClient(timeout=timeout) as client:
+                scorer: Scorer = (
+                    LlmJudgeScorer(LlmJudge(client, settings, telemetry))
+                    if settings.scorer == "llm_judge" else OverlapScorer()
+                )
+                state["pipeline"] = RagPipeline(settings, client, telemetry, scorer, drift)
+                yield
+        finally:
+            stop_drift_monitor(drift)
 
     app = FastAPI(title=SERVICE_NAME, lifespan=lifespan)
     app.state.tenants = directory

@@ -6,6 +6,12 @@ now and then (thumbs up/down, copy, a score); answers that the groundedness scor
 flags draw more thumbs down, as hallucinations do in real life. It is seeded, so
 two runs send the same questions in the same order.
 
+``--drift`` adds a second phase after it: questions from outside the corpus, as when a
+product launch or a new user group brings traffic the documents do not cover. Retrieval
+top scores fall, the model answers that it does not know (shorter answers, low
+groundedness), and the api's drift monitor reports it in the ``ml.drift.*`` gauges,
+shown in the report's Drift section.
+
 With the embedded default the report is then built from the exported files by
 :mod:`otel_ml.report`, the same code as ``otel-ml report DIR``: the numbers shown are
 what the telemetry says, and the driver's own counts are printed only as a check.
@@ -45,6 +51,27 @@ OFF_TOPIC: Final = (
     "Can I pay my invoice in bitcoin?",
     "What is the airspeed velocity of an unladen swallow?",
     "Does Nimbus Cloud offer on-premises hardware leasing?",
+)
+# The drift phase: questions the help centre has no article for. Each one shares no word
+# with the corpus the simulated model could quote, so it answers that it does not know
+# (tests/unit/test_demo_drift_phase.py checks this against the real index and simulator).
+DRIFT_QUESTIONS: Final = (
+    "What is a good recipe for sourdough bread?",
+    "Who won the football world cup in 1998?",
+    "How do I train a puppy to sit?",
+    "What is the capital city of Australia?",
+    "Recommend a novel for a long flight.",
+    "How tall is Mount Everest?",
+    "Which wine goes with grilled salmon?",
+    "How many moons does Jupiter have?",
+    "How do I fix a flat bicycle tyre?",
+    "What time does the bakery open on Sunday?",
+    "Explain the offside rule in football.",
+    "Who painted the Mona Lisa?",
+    "What is the best way to learn the violin?",
+    "Which planets have rings?",
+    "How do I knit a scarf?",
+    "When did the Roman empire fall?",
 )
 # Where the docker compose / native stack serves its UIs (override for your setup).
 JAEGER_URL_ENV: Final = "OTEL_ML_JAEGER_URL"
@@ -106,10 +133,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="send telemetry to this OTLP endpoint instead of files")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
                         help="workload seed: same seed, same questions and reactions")
+    parser.add_argument("--drift", action="store_true",
+                        help="after the workload, send as many out-of-corpus questions "
+                        "(a drift phase the api's drift monitor should flag)")
 
 
 def run(args: argparse.Namespace) -> int:
     jobs = plan_jobs(args.requests, args.tenants, args.seed)
+    drift_jobs = (plan_drift_jobs(args.requests, args.tenants, args.seed, start=len(jobs))
+                  if args.drift else [])
     out_dir: Path | None = None if args.otlp_endpoint else args.out
     if out_dir is not None:
         removed = clear_previous_run(out_dir)
@@ -123,6 +155,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"services up: api {services.api}, vectordb {services.vectordb}, "
                   f"llm {services.llm}")
             summary = asyncio.run(_run_with_progress(services, jobs, args.concurrency, args.seed))
+            if drift_jobs:
+                drifted = asyncio.run(_run_with_progress(
+                    services, drift_jobs, args.concurrency, args.seed, "drift phase"))
+                summary.outcomes += drifted.outcomes
     except LaunchError as exc:
         print(f"otel-ml demo: a service did not start: {exc}", file=sys.stderr)
         return 1
@@ -153,6 +189,21 @@ def plan_jobs(requests: int, tenants: Sequence[str], seed: int) -> list[Job]:
         jobs.append(Job(index, tenants[index % len(tenants)], question,
                         stream=rng.random() < STREAM_SHARE))
     return jobs
+
+
+def plan_drift_jobs(
+    requests: int, tenants: Sequence[str], seed: int, start: int = 0
+) -> list[Job]:
+    """The drift phase: out-of-corpus questions, deterministic like :func:`plan_jobs`.
+
+    ``start`` numbers the jobs after a first phase, so each job's feedback draw is its own.
+    """
+    rng = random.Random(f"{seed}/drift")
+    return [
+        Job(index, tenants[index % len(tenants)], rng.choice(DRIFT_QUESTIONS),
+            stream=rng.random() < STREAM_SHARE)
+        for index in range(start, start + requests)
+    ]
 
 
 def clear_previous_run(out_dir: Path) -> int:
@@ -189,20 +240,20 @@ def choose_feedback(rng: random.Random, groundedness: float | None) -> dict[str,
 
 
 async def _run_with_progress(
-    services: Services, jobs: Sequence[Job], concurrency: int, seed: int
+    services: Services, jobs: Sequence[Job], concurrency: int, seed: int, label: str = "asking"
 ) -> Summary:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, transient=False) as progress:
-        task = progress.add_task("asking", total=len(jobs))
+        task = progress.add_task(label, total=len(jobs))
         failures = 0
 
         def done(outcome: Outcome) -> None:
             nonlocal failures
             failures += not outcome.ok
-            progress.update(task, advance=1, description=f"asking ({failures} failed)")
+            progress.update(task, advance=1, description=f"{label} ({failures} failed)")
 
         return await run_workload(services, jobs, concurrency, seed, done)
 

@@ -20,7 +20,10 @@ Definitions (the numbers in tests are recomputed from these):
   ``gen_ai.client.token.usage`` and ``llm.cost`` metrics, the numbers dashboards
   show; span totals are computed too and compared with them;
 - feedback comes from the ``feedback {kind}`` spans; it is *linked* when the trace
-  id it names is a request in the data.
+  id it names is a request in the data;
+- drift comes from the final values of the ``ml.drift.*`` gauges that drift monitors
+  (``otel_ml.drift``) export, one row per service and monitored feature: whether its
+  primary test fired at the last recompute, its p-value, and every score by method.
 
 ``build_report`` is pure (files in, dataclasses out); ``render`` formats it; the
 command needs no extra dependency.
@@ -300,6 +303,22 @@ class Consistency:
 
 
 @dataclass(frozen=True)
+class DriftRow:
+    """One monitored feature at its monitor's last recompute, from the ml.drift.* gauges.
+
+    ``labels`` are the monitor's own attributes besides ``feature`` (e.g. ``model``), so
+    two monitors in one service stay apart.
+    """
+
+    service: str
+    feature: str
+    labels: Mapping[str, AttributeValue]
+    detected: bool
+    p_value: float | None
+    scores: Mapping[str, float]
+
+
+@dataclass(frozen=True)
 class Report:
     directory: str
     files: int
@@ -316,6 +335,11 @@ class Report:
     groundedness_count: int
     consistency: Consistency
     waterfall: Waterfall | None
+    drift: tuple[DriftRow, ...] = ()
+
+    @property
+    def drifted(self) -> list[DriftRow]:
+        return [row for row in self.drift if row.detected]
 
     @property
     def error_rate(self) -> float:
@@ -371,6 +395,7 @@ def build_report(directory: Path) -> Report:
         groundedness_count=len(grounded),
         consistency=_consistency(client_genai, metrics),
         waterfall=_waterfall(traces, roots),
+        drift=_drift_rows(exported.points),
     )
 
 
@@ -494,6 +519,35 @@ def _feedback(spans: Iterable[Span], request_traces: set[str]) -> FeedbackSummar
         score_mean=math.fsum(scores) / len(scores) if scores else None,
         linked=linked,
     )
+
+
+def _drift_rows(points: Iterable[MetricPoint]) -> tuple[DriftRow, ...]:
+    """One row per feature that has a drift verdict (windows below ``min_samples`` have none)."""
+    detected: dict[tuple[Any, ...], MetricPoint] = {}
+    p_values: dict[tuple[Any, ...], float] = {}
+    scores: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
+    for point in points:
+        labels = {k: v for k, v in point.attributes.items() if k != semconv.DRIFT_METHOD}
+        key = (point.service, _freeze(labels))
+        if point.name == semconv.METRIC_DRIFT_DETECTED:
+            detected[key] = point
+        elif point.name == semconv.METRIC_DRIFT_P_VALUE:
+            p_values[key] = point.value
+        elif point.name == semconv.METRIC_DRIFT_SCORE:
+            method = point.attributes.get(semconv.DRIFT_METHOD)
+            scores[key][str(method)] = point.value
+    rows = []
+    for key, point in detected.items():
+        labels = {k: v for k, v in point.attributes.items() if k != semconv.DRIFT_FEATURE}
+        rows.append(DriftRow(
+            service=point.service,
+            feature=str(point.attributes.get(semconv.DRIFT_FEATURE, "")),
+            labels=labels,
+            detected=point.value >= 1,
+            p_value=p_values.get(key),
+            scores=dict(sorted(scores[key].items())),
+        ))
+    return tuple(sorted(rows, key=lambda r: (r.service, r.feature, _freeze(r.labels))))
 
 
 def _waterfall(traces: Mapping[str, list[Span]], roots: Sequence[Span]) -> Waterfall | None:
@@ -635,6 +689,8 @@ def render(report: Report, out: TextIO | None = None) -> None:
         lines += [*_waterfall_lines(report.waterfall, unicode_ok), ""]
     lines += _summary_lines(report)
     lines += ["", *_tenant_lines(report), "", *_feedback_lines(report)]
+    if report.drift:
+        lines += ["", *_drift_lines(report)]
     out.write("\n".join(lines) + "\n")
 
 
@@ -686,6 +742,25 @@ def _feedback_lines(report: Report) -> list[str]:
     if f.score_mean is not None:
         line += f", mean score {f.score_mean:.2f} over {f.score_count}"
     return [line, f"{f.linked} of {f.total} linked to a request trace in this data"]
+
+
+def _score(value: float) -> str:
+    # Distances sit in 0..1 and need three decimals; a chi-square statistic can be 1e4.
+    return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def _drift_lines(report: Report) -> list[str]:
+    lines = [f"Drift (ml.drift.* gauges at the last recompute): {len(report.drifted)} of "
+             f"{len(report.drift)} features drifted"]
+    rows = []
+    for row in report.drift:
+        extra = "".join(f" {k}={v}" for k, v in sorted(row.labels.items()))
+        p_value = "-" if row.p_value is None else f"{row.p_value:.3g}"
+        scores = ", ".join(f"{method} {_score(value)}" for method, value in row.scores.items())
+        rows.append([row.service, row.feature + extra, "YES" if row.detected else "no",
+                     p_value, scores])
+    lines += _table(["service", "feature", "drifted", "p-value", "scores"], rows, {3})
+    return lines
 
 
 # --- command line --------------------------------------------------------------------

@@ -432,6 +432,21 @@ def test_background_recompute_runs_and_stops(provider: MeterProvider) -> None:
     assert not any(t.name == "otel-ml-drift" and t.is_alive() for t in threading.enumerate())
 
 
+def test_stop_ends_the_thread_but_keeps_exporting_the_last_report(
+    provider: MeterProvider, reader: InMemoryMetricReader
+) -> None:
+    monitor = DriftMonitor(provider.get_meter("stop"), min_samples=1, interval_s=60)
+    monitor.add_feature("x", [1.0, 2.0])
+    monitor.feed_many("x", [1.0, None])
+    monitor.stop()
+    assert not any(t.name == "otel-ml-drift" and t.is_alive() for t in threading.enumerate())
+    monitor.compute()  # the final verdict a service computes on its way out
+    assert points(reader, semconv.METRIC_DATA_NULL_RATE) == {key(feature="x"): 0.5}
+    monitor.start(60)  # a stopped monitor can be restarted
+    monitor.close()
+    assert points(reader, semconv.METRIC_DATA_NULL_RATE) == {}
+
+
 def test_concurrent_feeding_and_computing(provider: MeterProvider) -> None:
     window, threads, per_thread = 2000, 8, 3000
     monitor = DriftMonitor(provider.get_meter("mt"), window=window, min_samples=10)
