@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 DEFAULT_MAX_LENGTH = 8192
 MAX_LENGTH_ENV = "OTEL_ML_CONTENT_MAX_LENGTH"
@@ -35,9 +35,40 @@ class ContentPolicy:
             return text
         return text[: max(self.max_length - len(_TRUNCATED), 0)] + _TRUNCATED
 
-    def json(self, value: Any) -> str:
-        """Serialize captured content; strings inside were capped already."""
-        return json.dumps(value, ensure_ascii=False, default=str)
+    def json(self, items: Sequence[Any], keep: Literal["first", "last"] = "first") -> str:
+        """A JSON array of ``items`` no longer than ``max_length`` characters.
+
+        Capping each string is not enough: a long chat history or a wide
+        search makes one attribute of megabytes. Whole items are kept while
+        they fit, from the start (``keep="first"``, e.g. top-ranked documents)
+        or the end (``keep="last"``, e.g. the latest messages); an item too
+        big on its own has its strings shortened until it fits.
+        """
+        budget = self.max_length - 2  # the brackets
+        ordered = list(items) if keep == "first" else list(reversed(items))
+        kept: list[str] = []
+        used = 0
+        for item in ordered:
+            text = _dumps(item)
+            cost = len(text) + (1 if kept else 0)
+            if used + cost > budget:
+                if not kept:
+                    kept.append(self._shrunk(item, budget))
+                break
+            kept.append(text)
+            used += cost
+        if keep != "first":
+            kept.reverse()
+        return "[" + ",".join(kept) + "]"
+
+    def _shrunk(self, item: Any, budget: int) -> str:
+        limit = self.max_length
+        while limit > len(_TRUNCATED):
+            limit //= 2
+            text = _dumps(_cap_strings(item, ContentPolicy(True, max(limit, len(_TRUNCATED)))))
+            if len(text) <= budget:
+                return text
+        return "{}"
 
     def input_messages(self, prompt: Any) -> list[dict[str, Any]]:
         """``gen_ai.input.messages`` structure (role + text parts) for a prompt."""
@@ -59,6 +90,20 @@ class ContentPolicy:
 
     def _message(self, role: str, text: str) -> dict[str, Any]:
         return {"role": role, "parts": [{"type": "text", "content": self.cap(text)}]}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _cap_strings(node: Any, policy: ContentPolicy) -> Any:
+    if isinstance(node, str):
+        return policy.cap(node)
+    if isinstance(node, Mapping):
+        return {key: _cap_strings(value, policy) for key, value in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_cap_strings(value, policy) for value in node]
+    return node
 
 
 def _text_of(content: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from otel_ml.pricing import PriceTable, PricingError
 
@@ -16,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         table = PriceTable.load(args.pricing)
     except PricingError as exc:
-        print(f"otel-ml: {exc}")
+        print(f"otel-ml: {exc}", file=sys.stderr)
         return 2
     status = 0
     for model in args.models:

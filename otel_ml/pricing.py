@@ -11,7 +11,9 @@ Design choices, each answering a known pain with other tools:
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +35,10 @@ _VERSION_SUFFIX = re.compile(
 
 
 _LOOKUP_CACHE_SIZE = 1024
+
+
+# Bedrock model ids: [region.]provider.model, e.g. us.anthropic.claude-3-5-sonnet-20241022-v2:0
+_BEDROCK_PREFIX = re.compile(r"^(?:[a-z]{2}\.)?(?:anthropic|meta|mistral|amazon|cohere|ai21)\.")
 
 
 class PricingError(ValueError):
@@ -73,9 +79,8 @@ class PriceTable:
     @classmethod
     def load(cls, override: PricingSource = None) -> PriceTable:
         """The bundled table, extended and overridden by ``override``."""
-        bundled = resources.files("otel_ml") / "data" / "prices.yaml"
-        document = yaml.safe_load(bundled.read_text(encoding="utf-8"))
-        prices, aliases = _parse(document, origin="bundled prices.yaml")
+        bundled_prices, bundled_aliases = _bundled()
+        prices, aliases = dict(bundled_prices), dict(bundled_aliases)
         if override is not None:
             extra_prices, extra_aliases = _parse(_read(override), origin=_origin(override))
             prices.update(extra_prices)
@@ -102,12 +107,23 @@ class PriceTable:
         return len(self._prices)
 
 
+@functools.cache
+def _bundled() -> tuple[dict[str, Price], dict[str, str]]:
+    """The bundled table, parsed once per process (it takes ~10 ms)."""
+    bundled = resources.files("otel_ml") / "data" / "prices.yaml"
+    document = yaml.safe_load(bundled.read_text(encoding="utf-8"))
+    return _parse(document, origin="bundled prices.yaml")
+
+
 def _candidates(key: str) -> list[str]:
     """Names to try, most specific first: as given, without provider prefix,
     then with version suffixes stripped one at a time."""
     names = [key]
     if "/" in key:
         names.append(key.rsplit("/", 1)[-1])
+    bare = _BEDROCK_PREFIX.sub("", names[-1])
+    if bare != names[-1]:
+        names.append(bare)
     stripped = names[-1]
     while True:
         shorter = _VERSION_SUFFIX.sub("", stripped)
@@ -121,6 +137,8 @@ def _candidates(key: str) -> list[str]:
 def _read(source: str | Path | Mapping[str, Any]) -> Any:
     if isinstance(source, Mapping):
         return source
+    if not isinstance(source, (str, Path)) or "\x00" in str(source):
+        raise PricingError(f"pricing must be a file path or a mapping, got {type(source).__name__}")
     path = Path(source)
     try:
         text = path.read_text(encoding="utf-8")
@@ -169,6 +187,9 @@ def _price(name: str, entry: Any, origin: str) -> Price:
         raise PricingError(f"{origin}: model {name!r} lacks {exc.args[0]!r}") from exc
     except (TypeError, ValueError) as exc:
         raise PricingError(f"{origin}: model {name!r} has a non-numeric price: {exc}") from exc
-    if min(price.input, price.output, price.cached_input or 0.0) < 0:
+    values_given = (price.input, price.output, price.cached_input or 0.0)
+    if not all(math.isfinite(value) for value in values_given):
+        raise PricingError(f"{origin}: model {name!r} has a non-finite price")
+    if min(values_given) < 0:
         raise PricingError(f"{origin}: model {name!r} has a negative price")
     return price

@@ -1,11 +1,13 @@
 """Building the tracer and meter providers ``configure()`` owns.
 
-Endpoint resolution, in order: the ``endpoint`` argument, then
-``OTEL_EXPORTER_OTLP_ENDPOINT``; with neither, the embedded default (OTLP JSON
-lines on disk). Protocol: ``OTEL_EXPORTER_OTLP_PROTOCOL`` if set, else
-http/protobuf for an endpoint on port 4318 or with a ``/v1/...`` path, else
-gRPC. All other standard ``OTEL_*`` variables (batch sizes, export interval,
-timeouts, headers, resource attributes) are read by the OTel SDK itself.
+Endpoint resolution per signal, in order: the ``endpoint`` argument,
+``OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT`` (used as the full URL, as the
+spec says), ``OTEL_EXPORTER_OTLP_ENDPOINT``; with none, the embedded default
+(OTLP JSON lines on disk). Protocol: ``OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL``
+or ``OTEL_EXPORTER_OTLP_PROTOCOL`` if set, else http/protobuf for an endpoint
+on port 4318 or with a ``/v1/...`` path, else gRPC. All other standard
+``OTEL_*`` variables (batch sizes, export interval, timeouts, headers,
+resource attributes) are read by the OTel SDK itself.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class Destination:
     endpoint: str | None
     protocol: str  # "grpc", "http/protobuf" or "file"
     directory: Path | None = None
+    exact_url: bool = False  # a signal-specific endpoint: no /v1/<signal> appended
 
     def describe(self) -> str:
         if self.protocol == "file":
@@ -57,11 +60,19 @@ class Destination:
         return f"OTLP {self.protocol} to {self.endpoint}"
 
 
-def resolve_destination(endpoint: str | None) -> Destination:
+def resolve_destination(endpoint: str | None, signal: str = "traces") -> Destination:
+    """Where ``signal`` ("traces" or "metrics") goes."""
+    exact_url = False
+    signal_endpoint = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
+    if not endpoint and signal_endpoint:
+        endpoint, exact_url = signal_endpoint, True
     endpoint = endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
     if endpoint is None:
         return Destination(None, "file", data_dir())
-    protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip().lower()
+    protocol = (
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+    ).strip().lower()
     if protocol not in ("grpc", "http/protobuf"):
         if protocol:
             logger.warning(
@@ -72,7 +83,7 @@ def resolve_destination(endpoint: str | None) -> Destination:
         parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
         is_http = parts.port == 4318 or parts.path.rstrip("/").startswith("/v1")
         protocol = "http/protobuf" if is_http else "grpc"
-    return Destination(endpoint, protocol)
+    return Destination(endpoint, protocol, exact_url=exact_url)
 
 
 def build_resource(service_name: str | None) -> Resource:
@@ -81,7 +92,7 @@ def build_resource(service_name: str | None) -> Resource:
         "telemetry.distro.name": "otel-ml",
         "telemetry.distro.version": sdk_version(),
     }
-    if service_name:
+    if isinstance(service_name, str) and service_name:
         attributes["service.name"] = service_name
     service_version = os.environ.get("OTEL_SERVICE_VERSION")
     if service_version:
@@ -118,7 +129,7 @@ def _span_exporter(resource: Resource, destination: Destination) -> SpanExporter
     if destination.protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        return OTLPSpanExporter(endpoint=_http_url(destination.endpoint, "traces"))
+        return OTLPSpanExporter(endpoint=_http_url(destination, "traces"))
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
         OTLPSpanExporter as GrpcSpanExporter,
     )
@@ -134,7 +145,7 @@ def _metric_exporter(resource: Resource, destination: Destination) -> MetricExpo
     if destination.protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
-        return OTLPMetricExporter(endpoint=_http_url(destination.endpoint, "metrics"))
+        return OTLPMetricExporter(endpoint=_http_url(destination, "metrics"))
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
         OTLPMetricExporter as GrpcMetricExporter,
     )
@@ -142,8 +153,10 @@ def _metric_exporter(resource: Resource, destination: Destination) -> MetricExpo
     return GrpcMetricExporter(endpoint=destination.endpoint, insecure=_insecure(destination))
 
 
-def _http_url(endpoint: str | None, signal: str) -> str:
-    base = (endpoint or "").rstrip("/")
+def _http_url(destination: Destination, signal: str) -> str:
+    if destination.exact_url and destination.endpoint:
+        return destination.endpoint
+    base = (destination.endpoint or "").rstrip("/")
     if "://" not in base:
         base = f"http://{base}"
     if base.endswith(f"/v1/{signal}"):

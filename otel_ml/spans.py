@@ -17,7 +17,7 @@ import math
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -38,6 +38,9 @@ from otel_ml.tokens import count_tokens
 T = TypeVar("T")
 
 _MAX_PREDICTION_LABELS = 50
+# Larger counts are not real usage, and their float sums would overflow the
+# cumulative histograms, breaking every later metric export of the process.
+_MAX_COUNT = 2**53
 
 
 @dataclass
@@ -82,14 +85,21 @@ class _SpanScope:
             context.detach(token)  # type: ignore[arg-type]
 
     def _end(self, exc: BaseException | None) -> None:
-        """Record everything and end the span; runs at most once."""
+        """Record everything and end the span; runs at most once.
+
+        Only ``Exception`` marks a failure, as in OpenTelemetry itself:
+        ``GeneratorExit`` (a client went away), ``KeyboardInterrupt`` and
+        task cancellation end the span without calling it an error.
+        """
         if self._span is None or not self._ended.acquire(blocking=False):
             return
+        if not isinstance(exc, Exception):
+            exc = None
         span = self._span
         try:
             if exc is not None:
                 span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:512]))
+                span.set_status(Status(StatusCode.ERROR, _describe(exc)))
                 span.set_attribute(semconv.ERROR_TYPE, _error_type(exc))
             self._finish(span, exc)
         finally:
@@ -171,7 +181,11 @@ class RetrievalSpan(_SpanScope):
             if isinstance(hits, (str, bytes)) or not isinstance(hits, Iterable):
                 warn_input(f"retrieval record() takes an iterable of hits, got {type(hits)}")
                 return
-            self._hits.extend(hit for hit in map(_parse_hit, hits) if hit is not None)
+            for hit in hits:
+                with guard("retrieval hit"):
+                    parsed = _parse_hit(hit)
+                    if parsed is not None:
+                        self._hits.append(parsed)
 
     def _finish(self, span: Span, exc: BaseException | None) -> None:
         scores = [score for _, score in self._hits if score is not None]
@@ -233,7 +247,7 @@ class GenerationSpan(_SpanScope):
         self.provider = _name_or(provider, "unknown", "generation provider")
         self.operation = _name_or(operation, semconv.OP_CHAT, "generation operation")
         self._prompt = prompt
-        self._stream = bool(stream)
+        self._stream = stream is True
         self._stamps: list[float] = []
         self._pieces: list[str] = []
         self._output_text: str | None = None
@@ -257,7 +271,7 @@ class GenerationSpan(_SpanScope):
         content = self._recorder.content
         if content.enabled and self._prompt is not None:
             attributes[semconv.GEN_AI_INPUT_MESSAGES] = content.json(
-                content.input_messages(self._prompt)
+                content.input_messages(self._prompt), keep="last"
             )
         self._start_span(f"{self.operation} {self.model}", SpanKind.CLIENT, attributes)
 
@@ -271,7 +285,7 @@ class GenerationSpan(_SpanScope):
             self._stamps.append(time.perf_counter())
             self._pieces.append(text)
 
-    def wrap(self, stream: Iterable[T]) -> Iterator[T]:
+    def wrap(self, stream: Iterable[T]) -> Generator[T, None, None]:
         """Yield ``stream``'s items unchanged, recording each as a chunk.
 
         Items may be ``str`` or OpenAI-style chunks (``choices[0].delta.content``,
@@ -285,30 +299,36 @@ class GenerationSpan(_SpanScope):
         self._track(iterator, state)
         return iterator
 
-    def wrap_async(self, stream: AsyncIterable[T]) -> AsyncIterator[T]:
+    def wrap_async(self, stream: AsyncIterable[T]) -> AsyncGenerator[T, None]:
         """Async version of :meth:`wrap`."""
         state = _StreamState()
         iterator = self._iterate_async(stream, state)
         self._track(iterator, state)
         return iterator
 
-    def _iterate(self, stream: Iterable[T], state: _StreamState) -> Iterator[T]:
+    def _iterate(self, stream: Iterable[T], state: _StreamState) -> Generator[T, None, None]:
         try:
             for item in stream:
                 self._observe(item)
                 yield item
             state.finished = True
+        except Exception as exc:
+            state.error = exc
+            raise
         finally:
             self._stream_closed(state)
 
     async def _iterate_async(
         self, stream: AsyncIterable[T], state: _StreamState
-    ) -> AsyncIterator[T]:
+    ) -> AsyncGenerator[T, None]:
         try:
             async for item in stream:
                 self._observe(item)
                 yield item
             state.finished = True
+        except Exception as exc:
+            state.error = exc
+            raise
         finally:
             self._stream_closed(state)
 
@@ -352,8 +372,8 @@ class GenerationSpan(_SpanScope):
         """Response metadata reported by the provider."""
         if isinstance(model, str) and model:
             self._response_model = model
-        if finish_reasons is not None and not isinstance(finish_reasons, str):
-            self._finish_reasons = [str(reason) for reason in finish_reasons]
+        if isinstance(finish_reasons, (list, tuple)):
+            self._finish_reasons = [reason for reason in finish_reasons if isinstance(reason, str)]
         if isinstance(response_id, str) and response_id:
             self._response_id = response_id
 
@@ -385,7 +405,7 @@ class GenerationSpan(_SpanScope):
             if not state.finished:
                 self._abandoned = True
             if self._exited and self._open_streams == 0:
-                self._end(None)
+                self._end(state.error)
 
     def _exit(self, exc: BaseException | None) -> None:
         self._exited = True
@@ -501,11 +521,12 @@ class GenerationSpan(_SpanScope):
 
 
 class _StreamState:
-    __slots__ = ("closed", "finished")
+    __slots__ = ("closed", "error", "finished")
 
     def __init__(self) -> None:
         self.finished = False
         self.closed = False
+        self.error: Exception | None = None
 
 
 def _openai_chunk(item: Any) -> tuple[str | None, tuple[int | None, int | None] | None]:
@@ -593,9 +614,12 @@ def _prediction_label(value: Any) -> str | None:
     if isinstance(value, float) and math.isfinite(value):
         # Scores become one-decimal buckets so the label set stays small.
         return f"{value:.1f}"
-    if hasattr(value, "item"):  # numpy scalars
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # numpy scalars
         return _prediction_label(value.item())
-    warn_input(f"inference prediction must be a label or a finite score, got {value!r:.40}")
+    warn_input(
+        "inference prediction must be a label or a finite score (one value, not an array), "
+        f"got {type(value).__name__}; ignored"
+    )
     return None
 
 
@@ -609,7 +633,7 @@ def new_label_cap() -> CardinalityCap:
 def _name_or(value: Any, default: str, what: str) -> str:
     if isinstance(value, str) and value.strip():
         return value.strip()[:256]
-    warn_input(f"{what} must be a non-empty str, got {value!r:.40}; using {default!r}")
+    warn_input(f"{what} must be a non-empty str, got {type(value).__name__}; using {default!r}")
     return default
 
 
@@ -622,8 +646,8 @@ def _non_negative_int(value: Any, what: str) -> int | None:
     if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
         warn_input(f"{what} must be a non-negative int, got {value!r}; ignored")
         return None
-    if value < 0:
-        warn_input(f"{what} must be non-negative, got {value!r}; ignored")
+    if not 0 <= value <= _MAX_COUNT:
+        warn_input(f"{what} must be between 0 and 2**53, got {value!r}; ignored")
         return None
     return int(value)
 
@@ -633,13 +657,21 @@ def _finite_float(value: Any, what: str) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except Exception:  # float() runs arbitrary __float__ code
         warn_input(f"{what} must be a number, got {type(value).__name__}; ignored")
         return None
     if not math.isfinite(number):
         warn_input(f"{what} must be finite, got {number!r}; ignored")
         return None
     return number
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # a broken __str__ must not hide the original error
+        text = "<unprintable>"
+    return f"{type(exc).__name__}: {text}"[:512]
 
 
 def _error_type(exc: BaseException) -> str:

@@ -22,7 +22,8 @@ from otel_ml.cardinality import CardinalityCap
 from otel_ml.content import ContentPolicy, max_length_from_env
 from otel_ml.feedback import record_feedback
 from otel_ml.metrics import Instruments
-from otel_ml.pricing import PriceTable, PricingError, PricingSource
+from otel_ml.pricing import PriceTable, PricingSource
+from otel_ml.semconv import LABEL_OVERFLOW
 from otel_ml.spans import GenerationSpan, InferenceSpan, Recorder, RetrievalSpan, new_label_cap
 from otel_ml.tenancy import TenantCap, tenant
 from otel_ml.tokens import DEFAULT_ENCODING, get_encoding
@@ -30,6 +31,7 @@ from otel_ml.tokens import DEFAULT_ENCODING, get_encoding
 logger = logging.getLogger("otel_ml")
 
 _SCOPE = "otel_ml"
+_MAX_MODELS = 100  # distinct model names with their own prediction-label cap
 
 
 class Telemetry:
@@ -47,7 +49,7 @@ class Telemetry:
         tracer_provider: TracerProvider,
         meter_provider: MeterProvider,
         *,
-        owns_providers: bool,
+        owns_providers: bool | tuple[bool, bool],
         capture_content: bool = False,
         prices: PriceTable | None = None,
         max_tenants: int = 100,
@@ -56,7 +58,10 @@ class Telemetry:
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self.destination = destination
-        self._owns_providers = owns_providers
+        # (tracer, meter): a caller may pass one provider and let otel-ml build the other.
+        self._owns = (
+            owns_providers if isinstance(owns_providers, tuple) else (owns_providers,) * 2
+        )
         version = providers.sdk_version()
         self.tracer: Tracer = tracer_provider.get_tracer(_SCOPE, version)
         self.meter: Meter = meter_provider.get_meter(_SCOPE, version)
@@ -68,6 +73,7 @@ class Telemetry:
             content=ContentPolicy(bool(capture_content), max_length_from_env()),
         )
         self._labels: dict[str, CardinalityCap] = {}
+        self._models = CardinalityCap(_MAX_MODELS, LABEL_OVERFLOW)
         self._shutdown = False
 
     @property
@@ -108,9 +114,10 @@ class Telemetry:
 
     def inference(self, model: str) -> InferenceSpan:
         """A classic-model prediction: ``prediction_count`` and ``inference_latency``."""
-        labels = self._labels.get(model)
+        key = self._models.fold(model) if isinstance(model, str) else LABEL_OVERFLOW
+        labels = self._labels.get(key)
         if labels is None:
-            labels = self._labels.setdefault(model, new_label_cap())
+            labels = self._labels.setdefault(key, new_label_cap())
         return InferenceSpan(self._recorder, model, labels)
 
     def feedback(
@@ -145,12 +152,16 @@ class Telemetry:
             return
         self._shutdown = True
         _forget(self)
-        if not self._owns_providers:
-            self.force_flush()
-            return
-        for provider in (self.tracer_provider, self.meter_provider):
+        for provider, owned in zip(
+            (self.tracer_provider, self.meter_provider), self._owns, strict=True
+        ):
             try:
-                getattr(provider, "shutdown")()  # noqa: B009 - API providers lack it
+                if owned:
+                    getattr(provider, "shutdown")()  # noqa: B009 - API providers lack it
+                else:
+                    flush = getattr(provider, "force_flush", None)
+                    if flush is not None:
+                        flush()
             except Exception as exc:
                 report("shutdown()", exc)
 
@@ -184,7 +195,13 @@ def configure(
     Calling it again with the same arguments returns the same instance.
     """
     global _default
-    key = (service_name, endpoint, id(tracer_provider), id(meter_provider), bool(capture_content),
+    service_name = _str_or_none(service_name, "service_name")
+    endpoint = _str_or_none(endpoint, "endpoint")
+    if not isinstance(max_tenants, int) or isinstance(max_tenants, bool) or max_tenants < 0:
+        logger.warning("otel-ml: max_tenants must be a non-negative int; using 100")
+        max_tenants = 100
+    capture_content = capture_content is True
+    key = (service_name, endpoint, id(tracer_provider), id(meter_provider), capture_content,
            _pricing_key(pricing), max_tenants)
     with _lock:
         existing = _configured.get(key)
@@ -209,31 +226,43 @@ def _build(
     max_tenants: int,
 ) -> Telemetry:
     prices = _load_prices(pricing)
-    if not isinstance(max_tenants, int) or isinstance(max_tenants, bool) or max_tenants < 0:
-        logger.warning("otel-ml: max_tenants must be a non-negative int; using 100")
-        max_tenants = 100
-    owns = tracer_provider is None and meter_provider is None
+    owns = (tracer_provider is None, meter_provider is None)
+    resource = providers.build_resource(service_name)
     destination = None
-    if tracer_provider is None or meter_provider is None:
-        destination = providers.resolve_destination(endpoint)
-        resource = providers.build_resource(service_name)
-        if tracer_provider is None:
-            tracer_provider = providers.build_tracer_provider(resource, destination)
-        if meter_provider is None:
-            meter_provider = providers.build_meter_provider(resource, destination)
-        if destination.protocol == "file":
-            logger.warning(
-                "otel-ml: no OTLP endpoint set; writing %s (view with `otel-ml report %s`)",
-                destination.describe(), destination.directory,
-            )
+    if tracer_provider is None:
+        destination = providers.resolve_destination(endpoint, "traces")
+        tracer_provider = providers.build_tracer_provider(resource, destination)
+        _announce(destination)
+    if meter_provider is None:
+        metrics_destination = providers.resolve_destination(endpoint, "metrics")
+        meter_provider = providers.build_meter_provider(resource, metrics_destination)
+        if metrics_destination != destination:
+            _announce(metrics_destination)
     telemetry = Telemetry(
         tracer_provider, meter_provider, owns_providers=owns, capture_content=capture_content,
         prices=prices, max_tenants=max_tenants, destination=destination,
     )
-    if owns:
+    if all(owns):
         _install_globals(telemetry)
+    if any(owns):
         atexit.register(telemetry.shutdown)
     return telemetry
+
+
+def _announce(destination: providers.Destination) -> None:
+    if destination.protocol == "file":
+        logger.warning(
+            "otel-ml: no OTLP endpoint set; writing %s (view with `otel-ml report %s`)",
+            destination.describe(), destination.directory,
+        )
+
+
+def _str_or_none(value: object, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value or None
+    logger.warning("otel-ml: configure(%s=...) must be a str; got %s, ignored",
+                   name, type(value).__name__)
+    return None
 
 
 def _install_globals(telemetry: Telemetry) -> None:
@@ -249,7 +278,7 @@ def _install_globals(telemetry: Telemetry) -> None:
 def _load_prices(pricing: PricingSource) -> PriceTable:
     try:
         return PriceTable.load(pricing)
-    except PricingError as exc:
+    except Exception as exc:  # a bad override must not take the app down
         logger.error("otel-ml: %s; using the bundled price table only", exc)
         return PriceTable.load()
 

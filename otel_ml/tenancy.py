@@ -57,9 +57,11 @@ class tenant:  # lower case: used like a function, `with otel_ml.tenant("acme"):
         self._token: object | None = None
 
     def __enter__(self) -> str | None:
-        if self._tenant_id is None:
-            return None
         with guard("tenant()"):
+            if self._tenant_id is None:
+                # A rejected edge value must not leave the client's one in force.
+                self._token = context.attach(baggage.remove_baggage(semconv.TENANT_ID))
+                return None
             ctx = baggage.set_baggage(semconv.TENANT_ID, self._tenant_id)
             self._token = context.attach(ctx)
             span = trace.get_current_span()

@@ -101,6 +101,7 @@ class TokenizerDataError(RuntimeError):
 def encoding_name_for_model(model: str) -> str:
     """Return the tiktoken encoding name used to count tokens for ``model``."""
     name = model.strip().lower().rsplit("/", 1)[-1]
+    name = name.removeprefix("ft:")  # fine-tuned: ft:gpt-4o-mini-2024-07-18:org::id
     for prefix, encoding in _MODEL_PREFIXES:
         if name.startswith(prefix):
             return encoding
