@@ -101,7 +101,13 @@ class _SpanScope:
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, _describe(exc)))
                 span.set_attribute(semconv.ERROR_TYPE, _error_type(exc))
-            self._finish(span, exc)
+            # Current while metrics are recorded, so their exemplars point at
+            # this span, also when a stream ends it after the with-block.
+            token = context.attach(trace.set_span_in_context(span))
+            try:
+                self._finish(span, exc)
+            finally:
+                context.detach(token)
         finally:
             span.end()
 
