@@ -158,8 +158,7 @@ def test_price_runs_as_a_module_and_imports_only_what_it_needs() -> None:
 
 def test_console_script(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("otel-ml")
-    if not script.exists():
-        pytest.skip("otel-ml is not installed (pip install -e .): no console script")
+    assert script.exists(), "the otel-ml console script is installed (make venv: pip install -e .)"
     result = subprocess.run(
         [str(script), "price", "gpt-4o-mini"],
         capture_output=True,
