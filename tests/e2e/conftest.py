@@ -17,12 +17,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from e2e_clients import Alertmanager, Jaeger, Prometheus
+import yaml
+from e2e_clients import Alertmanager, Jaeger, Prometheus, WebhookReceiver
 from e2e_demo import Traffic, emit
 
 from demo_rag.launcher import Services, launch
 from otel_ml.stack import Binaries, Ports, Stack, StackError, find_config_dir
 
+WEBHOOK = ("127.0.0.1", 5001, "/alerts")  # collector-config/alertmanager/alertmanager.yml
 DEMO_ENV = {
     # Short export intervals so a test sees its data in seconds (the defaults
     # are 60 s for metrics and 5 s for spans).
@@ -121,3 +123,23 @@ def traffic(services: Services, http: httpx.Client) -> Traffic:
 def drift_emitted(stack: Stack) -> dict[str, str]:
     """A drift monitor's gauges and counters, exported once through the collector."""
     return emit("drift", stack.urls.otlp_grpc)
+
+
+@pytest.fixture
+def webhook(stack: Stack) -> Iterator[WebhookReceiver]:
+    """The receiver alertmanager.yml names, on its fixed port.
+
+    Function-scoped: each alerting test holds port 5001 only while it runs,
+    so they run in any order.
+    """
+    host, port, path = WEBHOOK
+    config = yaml.safe_load((stack.config_dir / "alertmanager" / "alertmanager.yml").read_text())
+    (receiver_config,) = config["receivers"]
+    (hook,) = receiver_config["webhook_configs"]
+    assert hook["url"] == f"http://{host}:{port}{path}", "alertmanager.yml's webhook moved"
+    try:
+        receiver = WebhookReceiver(host, port, path)
+    except OSError as exc:
+        pytest.fail(f"cannot listen on {host}:{port} for Alertmanager's webhook: {exc}")
+    with receiver:
+        yield receiver

@@ -73,6 +73,11 @@ class Traffic:
             self.ledger.append(asked)
         return asked
 
+    def record(self, answers: Iterable[Asked]) -> None:
+        """Add answers sent some other way (e.g. the demo driver) to the ledger."""
+        with self._lock:
+            self.ledger.extend(answers)
+
     def ask_many(self, plan: Sequence[tuple[str, bool]], workers: int = 3) -> list[Asked]:
         """(tenant, stream) requests, a few at a time: the simulated LLM mostly sleeps."""
         with ThreadPoolExecutor(max_workers=workers) as pool:
