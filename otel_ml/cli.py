@@ -17,6 +17,7 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo_rag.driver", "run the three-service RAG demo and print a telemetry report"),
     "report": ("otel_ml.report", "rebuild the report from a folder of OTLP JSON lines"),
+    "replay": ("otel_ml.replay", "send a folder of OTLP JSON lines to a collector"),
     "drift-demo": ("otel_ml.drift_demo", "the Month 1 / Month 2 drift detection scenario"),
     "stack": ("otel_ml.stack", "start or stop the native collector/Jaeger/Prometheus stack"),
     "price": ("otel_ml.price_cli", "show the price otel-ml applies to a model name"),
