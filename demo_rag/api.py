@@ -33,6 +33,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
+from urllib.parse import unquote_plus
 
 import httpx
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
@@ -421,15 +422,19 @@ def _without_tenant(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, byt
     cleaned: list[tuple[bytes, bytes]] = []
     for name, value in headers:
         if name.lower() == b"baggage":
-            members = [
-                m for m in value.split(b",")
-                if m.split(b"=", 1)[0].strip() != semconv.TENANT_ID.encode()
-            ]
+            members = [m for m in value.split(b",") if not _is_tenant_member(m)]
             if not any(m.strip() for m in members):
                 continue
             value = b",".join(members)
         cleaned.append((name, value))
     return cleaned
+
+
+def _is_tenant_member(member: bytes) -> bool:
+    """Whether a baggage member sets tenant.id, compared as the propagator
+    decodes keys: ``tenant%2Eid`` and ``tenant.id+`` are tenant.id too."""
+    key = member.split(b"=", 1)[0].decode("latin-1")
+    return unquote_plus(key.strip(" \t")).strip() == semconv.TENANT_ID
 
 
 def authenticate(

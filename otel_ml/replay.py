@@ -9,6 +9,7 @@ receiver (``/v1/traces``, ``/v1/metrics``), which accepts JSON.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import urllib.error
@@ -32,6 +33,7 @@ class ReplayResult:
     files: int = 0
     requests: int = 0
     skipped_lines: int = 0
+    unreadable_lines: int = 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,11 +52,10 @@ def run(args: argparse.Namespace) -> int:
     except (ReplayError, OSError) as exc:
         print(f"otel-ml replay: {exc}", file=sys.stderr)
         return 1
-    print(
-        f"replayed {result.requests} export requests from {result.files} files to "
-        f"{args.endpoint}" + (f" ({result.skipped_lines} blank lines skipped)"
-                              if result.skipped_lines else "")
-    )
+    print(f"replayed {result.requests} export requests from {result.files} files "
+          f"to {args.endpoint}")
+    if result.unreadable_lines:
+        print(f"skipped {result.unreadable_lines} unreadable (truncated) lines", file=sys.stderr)
     return 0
 
 
@@ -76,9 +77,20 @@ def replay(directory: Path, endpoint: str, progress: TextIO | None = None) -> Re
                 if not body:
                     result.skipped_lines += 1
                     continue
+                if not _is_json(body):  # a process killed mid-write leaves half a line
+                    result.unreadable_lines += 1
+                    continue
                 _post(f"{base}/v1/{signal}", body.encode("utf-8"), f"{path.name}:{number}")
                 result.requests += 1
     return result
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _http_base(endpoint: str) -> str:

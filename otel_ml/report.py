@@ -10,8 +10,9 @@ right.
 Definitions (the numbers in tests are recomputed from these):
 
 - a *request* is the root span of a trace that contains at least one GenAI
-  operation (a span with ``gen_ai.operation.name``); its duration is the latency,
-  and it is an error when its status is ERROR;
+  operation (a span with ``gen_ai.operation.name``), or of a failed trace entering
+  at the same place (service and root span name) before any GenAI step; its
+  duration is the latency, and it is an error when its status is ERROR;
 - the root is the earliest span whose parent is not in the data (a trace started
   by an uninstrumented client, or continued from another system, has no local root);
 - TTFT and TBT come from CLIENT spans with ``gen_ai.response.time_to_first_chunk``
@@ -91,6 +92,7 @@ class MetricPoint:
     attributes: Mapping[str, AttributeValue]
     value: float
     count: int = 0
+    time_ns: int = 0
 
 
 @dataclass
@@ -209,8 +211,9 @@ def _points(
                         else:
                             value, count = _number(raw), 0
                         key = (resource_key, scope, name, _freeze(attributes))
-                        point = MetricPoint(service, name, attributes, value, count)
-                        yield key, int(raw.get("timeUnixNano", 0)), point, delta
+                        time_ns = int(raw.get("timeUnixNano", 0))
+                        point = MetricPoint(service, name, attributes, value, count, time_ns)
+                        yield key, time_ns, point, delta
 
 
 def _number(raw: Mapping[str, Any]) -> float:
@@ -374,7 +377,7 @@ def build_report(directory: Path) -> Report:
     """Compute the report from the OTLP JSON files in ``directory``."""
     exported = load(directory)
     traces = _by_trace(exported.spans)
-    requests = {tid: _root(spans) for tid, spans in traces.items() if _is_genai(spans)}
+    requests = _requests(traces)
     roots = list(requests.values())
     client_genai = [s for s in exported.spans if _is_client_generation(s)]
     metrics = _metric_totals(exported.points)
@@ -410,6 +413,20 @@ def _root(spans: Sequence[Span]) -> Span:
     ids = {s.span_id for s in spans}
     candidates = [s for s in spans if not s.parent_span_id or s.parent_span_id not in ids]
     return min(candidates or spans, key=lambda s: (s.start_ns, s.span_id))
+
+
+def _requests(traces: Mapping[str, list[Span]]) -> dict[str, Span]:
+    """Root span per request trace: a trace with a GenAI step, or a failed one whose
+    root is the same entry point (service and span name) as such a trace, so that
+    a request failing before any GenAI step (e.g. the vector DB is down) still
+    counts. A rejected call (401, 4xx: status not ERROR) is not a request."""
+    roots = {trace_id: _root(spans) for trace_id, spans in traces.items()}
+    genai = {trace_id for trace_id, spans in traces.items() if _is_genai(spans)}
+    entry_points = {(roots[trace_id].service, roots[trace_id].name) for trace_id in genai}
+    return {
+        trace_id: root for trace_id, root in roots.items()
+        if trace_id in genai or (root.is_error and (root.service, root.name) in entry_points)
+    }
 
 
 def _is_genai(spans: Iterable[Span]) -> bool:
@@ -522,11 +539,15 @@ def _feedback(spans: Iterable[Span], request_traces: set[str]) -> FeedbackSummar
 
 
 def _drift_rows(points: Iterable[MetricPoint]) -> tuple[DriftRow, ...]:
-    """One row per feature that has a drift verdict (windows below ``min_samples`` have none)."""
+    """One row per feature that has a drift verdict (windows below ``min_samples`` have none).
+
+    Per feature, the newest process's values win: after a restart, the old
+    process's last verdict is stale whatever order the files are read in.
+    """
     detected: dict[tuple[Any, ...], MetricPoint] = {}
     p_values: dict[tuple[Any, ...], float] = {}
     scores: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
-    for point in points:
+    for point in sorted(points, key=lambda p: p.time_ns):
         labels = {k: v for k, v in point.attributes.items() if k != semconv.DRIFT_METHOD}
         key = (point.service, _freeze(labels))
         if point.name == semconv.METRIC_DRIFT_DETECTED:
