@@ -325,6 +325,9 @@ async def _sse(
         yield sse(error_body(exc.error_type, exc.message))
     finally:
         exchange.finish(error_type)
+        aclose = getattr(rest, "aclose", None)
+        if aclose is not None:  # release a proxied upstream stream now, not at GC
+            await aclose()
 
 
 async def _collect(
