@@ -560,14 +560,17 @@ class DriftMonitor:
         with self._registry_lock:
             if self._thread is not None:
                 raise RuntimeError("this drift monitor is already recomputing on an interval")
-            self._stop.clear()
+            # A fresh event per thread: a restart can never revive a thread that
+            # an earlier stop() gave up joining.
+            self._stop = threading.Event()
             self._thread = threading.Thread(
-                target=self._run, args=(interval_s,), name="otel-ml-drift", daemon=True
+                target=self._run, args=(interval_s, self._stop), name="otel-ml-drift",
+                daemon=True,
             )
             self._thread.start()
 
-    def _run(self, interval_s: float) -> None:
-        while not self._stop.wait(interval_s):
+    def _run(self, interval_s: float, stop: threading.Event) -> None:
+        while not stop.wait(interval_s):
             try:
                 self.compute()
             except Exception as exc:  # keep recomputing; the next run may succeed
@@ -580,8 +583,9 @@ class DriftMonitor:
         export (at the provider's shutdown) carries the last verdict, which :meth:`close`
         would have withdrawn. :meth:`start` may be called again afterwards.
         """
-        self._stop.set()
-        thread, self._thread = self._thread, None
+        with self._registry_lock:
+            self._stop.set()
+            thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=10)
 
