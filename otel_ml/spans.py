@@ -36,6 +36,7 @@ from otel_ml.tenancy import TenantCap, current_tenant
 from otel_ml.tokens import count_tokens
 
 T = TypeVar("T")
+_Scope = TypeVar("_Scope", bound="_SpanScope")
 
 _MAX_PREDICTION_LABELS = 50
 # Larger counts are not real usage, and their float sums would overflow the
@@ -114,7 +115,7 @@ class _SpanScope:
     def _finish(self, span: Span, exc: BaseException | None) -> None:
         """Set final attributes and record metrics (subclasses)."""
 
-    def __enter__(self) -> Any:
+    def __enter__(self: _Scope) -> _Scope:
         with guard(f"{type(self).__name__} start"):
             self._start()
         return self
@@ -130,7 +131,7 @@ class _SpanScope:
         with guard(f"{type(self).__name__} end"):
             self._exit(exc)
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self: _Scope) -> _Scope:
         return self.__enter__()
 
     async def __aexit__(
