@@ -352,7 +352,8 @@ def _print_otlp_summary(summary: Summary, endpoint: str) -> None:
         if typical.trace_id:
             print(f"a typical trace:  {jaeger}/trace/{typical.trace_id}")
     print(f"all traces:       {jaeger}/search?service={api.SERVICE_NAME}")
-    print(f"cost per tenant:  {grafana} (otel-ml dashboards)")
+    print(f"cost per tenant:  {grafana} (Grafana, docker compose) or the Prometheus query "
+          "sum by (tenant_id) (llm_cost_USD_total)")
 
 
 def _exit_cleanly_on_sigterm() -> None:
