@@ -76,6 +76,7 @@ def _over_budget(tenant: str, spent: str) -> dict[str, Any]:
             "summary": f"Tenant {tenant} is over its daily LLM budget",
             "description": f"Tenant {tenant} spent {spent} USD on LLM calls in the last 24h, "
             "over its budget in collector-config/budgets.yaml.",
+            "runbook_url": "docs/runbooks.md#tenantdailycostoverbudget",
         },
     }
 
