@@ -454,8 +454,7 @@ class GenerationSpan(_SpanScope):
         if self._cached_input_tokens:
             attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self._cached_input_tokens
         content = self._recorder.content
-        text = self._text()
-        if content.enabled and text:
+        if content.enabled and (text := self._text()):
             attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = content.json(
                 content.output_messages(text, self._finish_reasons)
             )
