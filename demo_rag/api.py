@@ -4,7 +4,7 @@
   Bearer``) header. The key's tenant, from the tenants file, is set with
   ``otel_ml.tenant`` and travels to vectordb and llm in W3C baggage. A ``tenant.id``
   sent by the client in its own baggage header is removed before any span exists
-  (:func:`strip_client_tenant`): tenant identity comes from authentication only.
+  (:func:`otel_ml.strip_client_tenant`): tenant identity comes from authentication only.
   The answer comes back as JSON, or as server-sent events (``token`` events, then
   ``done`` or ``error``) when ``stream`` is true; both carry the trace id, also in the
   ``X-Trace-Id`` header.
@@ -33,7 +33,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
-from urllib.parse import unquote_plus
 
 import httpx
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
@@ -42,7 +41,6 @@ from opentelemetry import trace
 from opentelemetry.metrics import Histogram
 from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import BaseModel, Field, model_validator
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 import otel_ml
 from demo_rag.grounding import LlmJudgeScorer, OverlapScorer, Scorer
@@ -402,41 +400,6 @@ class AnswerLog:
         return self._items.get(trace_id)
 
 
-def strip_client_tenant(app: ASGIApp) -> ASGIApp:
-    """Remove ``tenant.id`` from inbound W3C baggage before tracing sees the request.
-
-    Runs outside the OpenTelemetry middleware, so not even the server span of an
-    unauthenticated request carries a tenant the client made up. Other baggage
-    entries pass through.
-    """
-
-    async def edge(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope = {**scope, "headers": _without_tenant(scope["headers"])}
-        await app(scope, receive, send)
-
-    return edge
-
-
-def _without_tenant(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    cleaned: list[tuple[bytes, bytes]] = []
-    for name, value in headers:
-        if name.lower() == b"baggage":
-            members = [m for m in value.split(b",") if not _is_tenant_member(m)]
-            if not any(m.strip() for m in members):
-                continue
-            value = b",".join(members)
-        cleaned.append((name, value))
-    return cleaned
-
-
-def _is_tenant_member(member: bytes) -> bool:
-    """Whether a baggage member sets tenant.id, compared as the propagator
-    decodes keys: ``tenant%2Eid`` and ``tenant.id+`` are tenant.id too."""
-    key = member.split(b"=", 1)[0].decode("latin-1")
-    return unquote_plus(key.strip(" \t")).strip() == semconv.TENANT_ID
-
-
 def authenticate(
     request: Request,
     x_api_key: Annotated[str | None, Header(alias=API_KEY_HEADER)] = None,
@@ -580,7 +543,7 @@ def _log_answer(answer: Answer, tenant: str) -> None:
 
 
 def main() -> int:
-    return serve(SERVICE_NAME, create_app, wrap=strip_client_tenant)
+    return serve(SERVICE_NAME, create_app, wrap=otel_ml.strip_client_tenant)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any
 from otel_ml.instrumentation import instrument_fastapi, instrument_httpx
 from otel_ml.spans import GenerationSpan, InferenceSpan, RetrievalSpan
 from otel_ml.telemetry import Telemetry, configure, current
-from otel_ml.tenancy import current_tenant, tenant
+from otel_ml.tenancy import current_tenant, strip_client_tenant, tenant
 
 __all__ = [
     "GenerationSpan",
@@ -33,6 +33,7 @@ __all__ = [
     "instrument_fastapi",
     "instrument_httpx",
     "retrieval",
+    "strip_client_tenant",
     "tenant",
 ]
 

@@ -11,13 +11,19 @@ explode metric cardinality.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, MutableMapping
 from types import TracebackType
+from typing import Any
+from urllib.parse import unquote_plus
 
 from opentelemetry import baggage, context, trace
 
 from otel_ml import semconv
 from otel_ml._safety import guard, warn_input
 from otel_ml.cardinality import CardinalityCap
+
+# An ASGI application, typed loosely so the core SDK needs no web framework.
+ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
 _MAX_TENANT_LENGTH = 128
 # Printable ASCII without separators that would need escaping in a header.
@@ -102,3 +108,41 @@ class TenantCap(CardinalityCap):
 
     def fold_tenant(self, tenant_id: str | None) -> str | None:
         return None if tenant_id is None else self.fold(tenant_id)
+
+
+def strip_client_tenant(app: ASGIApp) -> ASGIApp:
+    """Wrap an ASGI app at your edge so clients cannot choose their tenant.
+
+    Removes ``tenant.id`` from inbound W3C baggage before tracing sees the
+    request, so not even the server span of an unauthenticated request carries
+    a tenant the client made up (nor do span metrics keyed on it). Wrap outside
+    the OpenTelemetry middleware, then set the real tenant with :class:`tenant`
+    after authentication. Other baggage entries pass through. Internal services
+    behind the edge keep trusting the baggage the edge sends them.
+    """
+
+    async def edge(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "headers": _without_tenant(scope["headers"])}
+        await app(scope, receive, send)
+
+    return edge
+
+
+def _without_tenant(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    cleaned: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        if name.lower() == b"baggage":
+            members = [m for m in value.split(b",") if not _is_tenant_member(m)]
+            if not any(m.strip() for m in members):
+                continue
+            value = b",".join(members)
+        cleaned.append((name, value))
+    return cleaned
+
+
+def _is_tenant_member(member: bytes) -> bool:
+    """Whether a baggage member sets tenant.id, compared as the propagator
+    decodes keys: ``tenant%2Eid`` and ``tenant.id+`` are tenant.id too."""
+    key = member.split(b"=", 1)[0].decode("latin-1")
+    return unquote_plus(key.strip(" \t")).strip() == semconv.TENANT_ID

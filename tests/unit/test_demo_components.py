@@ -12,12 +12,13 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from demo_rag import corpus
-from demo_rag.api import build_messages, strip_client_tenant
+from demo_rag.api import build_messages
 from demo_rag.embeddings import VectorIndex
 from demo_rag.grounding import judge_messages, overlap_score, parse_judge_reply
 from demo_rag.openai_wire import iter_sse, parse_chunk
 from demo_rag.simulator import NO_ANSWER, SimConfig, SimulatedModel
 from demo_rag.tenants import TenantConfigError, TenantDirectory, parse
+from otel_ml import strip_client_tenant
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from demo_rag.api import Settings, create_app, strip_client_tenant
+from demo_rag.api import Settings, create_app
 from demo_rag.tenants import TenantDirectory
-from otel_ml import semconv
+from otel_ml import semconv, strip_client_tenant
 from otel_ml.instrumentation import instrument_fastapi
 from otel_ml.testing import Capture
 
