@@ -13,7 +13,7 @@ groundedness), and the api's drift monitor reports it in the ``ml.drift.*`` gaug
 shown in the report's Drift section.
 
 With the embedded default the report is then built from the exported files by
-:mod:`otel_ml.report`, the same code as ``otel-ml report DIR``: the numbers shown are
+:mod:`otel_ml.cli.report`, the same code as ``otel-ml report DIR``: the numbers shown are
 what the telemetry says, and the driver's own counts are printed only as a check.
 With ``--otlp-endpoint`` there are no files: the driver prints its own summary and
 where to look (Jaeger, Grafana).
@@ -40,7 +40,7 @@ import httpx
 from demo_rag import api, corpus, llm, vectordb
 from demo_rag.launcher import DEFAULT_TENANTS, LaunchError, Services, launch
 from demo_rag.openai_wire import iter_sse
-from otel_ml import report
+from otel_ml.cli import report
 
 DEFAULT_REQUESTS: Final = 60
 DEFAULT_CONCURRENCY: Final = 4

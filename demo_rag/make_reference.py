@@ -33,7 +33,8 @@ from typing import Final
 
 from demo_rag import api, driver
 from demo_rag.launcher import DEFAULT_TENANTS, launch
-from otel_ml import report, semconv
+from otel_ml import semconv
+from otel_ml.cli import report
 from otel_ml.drift import NUMERIC, RAG_FEATURES, FeatureSpec, save_reference
 from otel_ml.drift_stats import clean
 

@@ -6,7 +6,7 @@
 # Go builds are cached outside the repo, keyed by version (and manifest hash),
 # so only a new machine pays for them. Prints the binaries' paths as
 # KEY=PATH lines on stdout (progress goes to stderr); `eval` them or read
-# them with `otel_ml.stack`.
+# them with `otel_ml.cli.stack`.
 set -euo pipefail
 
 OCB_VERSION=0.155.0

@@ -22,7 +22,7 @@ from e2e_clients import Alertmanager, Jaeger, Prometheus, WebhookReceiver
 from e2e_demo import Traffic, emit
 
 from demo_rag.launcher import Services, launch
-from otel_ml.stack import Binaries, Ports, Stack, StackError, find_config_dir
+from otel_ml.cli.stack import Binaries, Ports, Stack, StackError, find_config_dir
 
 WEBHOOK = ("127.0.0.1", 5001, "/alerts")  # collector-config/alertmanager/alertmanager.yml
 DEMO_ENV = {

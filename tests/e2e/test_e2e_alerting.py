@@ -28,7 +28,7 @@ from e2e_clients import (
 )
 from e2e_demo import Traffic
 
-from otel_ml.stack import Stack
+from otel_ml.cli.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -23,7 +23,7 @@ import pytest
 from e2e_clients import METRIC_TIMEOUT_S, Prometheus, Series, poll
 from e2e_demo import Traffic
 
-from otel_ml.stack import find_config_dir
+from otel_ml.cli.stack import find_config_dir
 
 pytestmark = pytest.mark.e2e
 

@@ -44,8 +44,8 @@ from e2e_demo import Asked, Traffic
 from demo_rag import api, driver
 from demo_rag.launcher import Services, launch
 from otel_ml import semconv
+from otel_ml.cli.stack import Stack
 from otel_ml.drift import RAG_FEATURES
-from otel_ml.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

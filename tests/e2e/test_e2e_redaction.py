@@ -17,7 +17,7 @@ import pytest
 from e2e_clients import Jaeger
 from e2e_demo import emit
 
-from otel_ml.stack import Stack
+from otel_ml.cli.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -15,9 +15,9 @@ from e2e_clients import METRIC_TIMEOUT_S, Jaeger, Prometheus, poll
 from opentelemetry import trace
 
 from otel_ml import providers, semconv
+from otel_ml.cli.replay import replay
+from otel_ml.cli.stack import Stack
 from otel_ml.providers import Destination
-from otel_ml.replay import replay
-from otel_ml.stack import Stack
 from otel_ml.telemetry import Telemetry
 
 pytestmark = pytest.mark.e2e

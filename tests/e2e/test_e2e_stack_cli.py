@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_ml.stack import (
+from otel_ml.cli.stack import (
     BINARY_SPECS,
     PORT_ENV,
     Binaries,

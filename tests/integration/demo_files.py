@@ -1,4 +1,4 @@
-"""Reading the exported OTLP JSON lines, independently of otel_ml.report.
+"""Reading the exported OTLP JSON lines, independently of otel_ml.cli.report.
 
 The tests check the report against numbers computed here, so this module must not
 share code with it: it follows the file contract directly (one

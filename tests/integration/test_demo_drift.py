@@ -26,7 +26,8 @@ from demo_files import attrs_of
 
 from demo_rag import api, driver
 from demo_rag.launcher import Services, launch
-from otel_ml import report, semconv
+from otel_ml import semconv
+from otel_ml.cli import report
 
 TENANTS = ("acme", "globex")
 DRIFT_INTERVAL_S = 0.5

@@ -12,7 +12,8 @@ import numpy as np
 from conftest import DemoRun
 from demo_files import CLIENT, by_trace, final_points, load_spans
 
-from otel_ml import report, semconv
+from otel_ml import semconv
+from otel_ml.cli import report
 
 
 def test_report_numbers_equal_an_independent_recomputation(demo: DemoRun) -> None:

@@ -143,8 +143,8 @@ def test_price_runs_as_a_module_and_imports_only_what_it_needs() -> None:
         "import sys\n"
         "from otel_ml.cli import main\n"
         "status = main(['price', 'gpt-4o'])\n"
-        "print(sorted(m for m in ('demo_rag.driver', 'otel_ml.drift_demo', 'otel_ml.stack',"
-        " 'otel_ml.report') if m in sys.modules))\n"
+        "print(sorted(m for m in ('demo_rag.driver', 'otel_ml.cli.drift_demo', 'otel_ml.cli.stack',"
+        " 'otel_ml.cli.report') if m in sys.modules))\n"
         "raise SystemExit(status)\n"
     )
     result = subprocess.run(

@@ -18,7 +18,8 @@ from demo_rag import api, corpus, driver, make_reference
 from demo_rag.embeddings import VectorIndex
 from demo_rag.grounding import overlap_score
 from demo_rag.simulator import NO_ANSWER, SimConfig, SimulatedModel
-from otel_ml import report, semconv
+from otel_ml import semconv
+from otel_ml.cli import report
 from otel_ml.drift import RAG_FEATURES, load_reference
 
 SERVER, CLIENT = report.SPAN_KIND_SERVER, report.SPAN_KIND_CLIENT

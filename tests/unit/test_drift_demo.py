@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from otel_ml import cli, drift_demo
-from otel_ml.drift_demo import Month, generate_month
+from otel_ml import cli
+from otel_ml.cli import drift_demo
+from otel_ml.cli.drift_demo import Month, generate_month
 
 
 def test_drift_demo_detects_the_shift_and_writes_the_plot(

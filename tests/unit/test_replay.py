@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from otel_ml import cli, providers
+from otel_ml.cli.replay import ReplayError, replay
 from otel_ml.providers import Destination
-from otel_ml.replay import ReplayError, replay
 from otel_ml.telemetry import Telemetry
 
 

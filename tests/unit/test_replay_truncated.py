@@ -1,4 +1,4 @@
-"""Review finding on otel_ml.replay: a run cut short by a killed process cannot be replayed.
+"""Review finding on otel_ml.cli.replay: a run cut short by a killed process cannot be replayed.
 
 A process killed mid-write leaves a partial last line; ``otel-ml report`` counts such
 lines as unreadable and goes on (its docstring names this case). ``replay`` POSTs the
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_ml.replay import replay
-from otel_ml.report import load
+from otel_ml.cli.replay import replay
+from otel_ml.cli.report import load
 
 SPAN_LINE = json.dumps({"resourceSpans": [{"resource": {"attributes": [
     {"key": "service.name", "value": {"stringValue": "rag-api"}}]},

@@ -1,4 +1,4 @@
-"""otel_ml.report on hand-built OTLP JSON files: every expected number is derived
+"""otel_ml.cli.report on hand-built OTLP JSON files: every expected number is derived
 from the inputs written by the test, never typed in."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otel_ml import report, semconv
+from otel_ml import semconv
+from otel_ml.cli import report
 
 SERVER, CLIENT, INTERNAL = 2, 3, 1
 T0 = 1_700_000_000_000_000_000

@@ -19,7 +19,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
 
-from otel_ml import report
+from otel_ml.cli import report
 from otel_ml.drift import DriftMonitor, DriftReport
 from otel_ml.local_export import JsonLinesMetricExporter
 

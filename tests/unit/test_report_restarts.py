@@ -1,4 +1,4 @@
-"""Review finding on otel_ml.report: the drift verdict of a restarted service.
+"""Review finding on otel_ml.cli.report: the drift verdict of a restarted service.
 
 Each process writes its own ``metrics-<service>-<pid>.jsonl`` with its own
 ``service.instance.id``, so after a restart the folder holds one ``ml.drift.detected``
@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from otel_ml import report, semconv
+from otel_ml import semconv
+from otel_ml.cli import report
 
 
 def _attribute(key: str, value: str) -> dict[str, Any]:

@@ -256,7 +256,7 @@ def find_config_dir(environ: Mapping[str, str] = os.environ) -> Path:
     """``$OTEL_ML_CONFIG_DIR``, else the checkout this module runs from, else ./collector-config."""
     candidates = [
         Path(environ["OTEL_ML_CONFIG_DIR"]) if environ.get("OTEL_ML_CONFIG_DIR") else None,
-        Path(__file__).resolve().parent.parent / "collector-config",
+        Path(__file__).resolve().parents[2] / "collector-config",
         Path.cwd() / "collector-config",
     ]
     for candidate in candidates:
@@ -770,7 +770,7 @@ def _up_detached(workdir: Path, args: argparse.Namespace) -> int:
     """Run the foreground runner in its own session, return once it reports ready."""
     _refuse_if_running(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "otel_ml.stack", "up", "--workdir", str(workdir),
+    argv = [sys.executable, "-m", "otel_ml.cli.stack", "up", "--workdir", str(workdir),
             "--timeout", str(args.timeout)]
     if args.config_dir:
         argv += ["--config-dir", str(args.config_dir.resolve())]
@@ -909,7 +909,7 @@ def _status(workdir: Path) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m otel_ml.stack``: the same command without the otel-ml CLI around it.
+    """``python -m otel_ml.cli.stack``: the same command without the otel-ml CLI around it.
 
     `stack up --detach` starts its background runner this way, so the runner
     needs nothing but this module.

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 # name -> (module, help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo_rag.driver", "run the three-service RAG demo and print a telemetry report"),
-    "report": ("otel_ml.report", "rebuild the report from a folder of OTLP JSON lines"),
-    "replay": ("otel_ml.replay", "send a folder of OTLP JSON lines to a collector"),
-    "drift-demo": ("otel_ml.drift_demo", "the Month 1 / Month 2 drift detection scenario"),
-    "stack": ("otel_ml.stack", "start or stop the native collector/Jaeger/Prometheus stack"),
-    "price": ("otel_ml.price_cli", "show the price otel-ml applies to a model name"),
+    "report": ("otel_ml.cli.report", "rebuild the report from a folder of OTLP JSON lines"),
+    "replay": ("otel_ml.cli.replay", "send a folder of OTLP JSON lines to a collector"),
+    "drift-demo": ("otel_ml.cli.drift_demo", "the Month 1 / Month 2 drift detection scenario"),
+    "stack": ("otel_ml.cli.stack", "start or stop the native collector/Jaeger/Prometheus stack"),
+    "price": ("otel_ml.cli.price", "show the price otel-ml applies to a model name"),
 }
 
 
@@ -59,7 +59,3 @@ def _load(module_name: str) -> object:
             f"otel-ml: {module_name} needs extra dependencies ({exc.name} is missing); "
             f"install them with: pip install 'otel-ml[{extra}]'"
         ) from exc
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
