@@ -20,8 +20,7 @@ from collections.abc import Callable
 import numpy as np
 from opentelemetry.sdk.metrics import MeterProvider
 
-from otel_ml.drift import DriftMonitor
-from otel_ml.drift_stats import Method
+from otel_ml.drift import DriftMonitor, Method
 
 CATEGORIES = [f"cat-{i}" for i in range(12)]
 

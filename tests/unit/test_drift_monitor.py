@@ -17,7 +17,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from scipy import stats
 
-from otel_ml import drift_stats, semconv
+from otel_ml import semconv
 from otel_ml.drift import (
     RAG_FEATURES,
     DriftMonitor,
@@ -27,6 +27,7 @@ from otel_ml.drift import (
     rag_monitor,
     save_reference,
 )
+from otel_ml.drift import _stats as drift_stats
 
 Points = dict[frozenset[tuple[str, Any]], float]
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial import distance
 
-from otel_ml import drift_stats as ds
-from otel_ml.drift_stats import Bins, DriftDefaults, PreparedReference
+from otel_ml.drift import _stats as ds
+from otel_ml.drift._stats import Bins, DriftDefaults, PreparedReference
 
 SQRT_LN2 = math.sqrt(math.log(2))
 

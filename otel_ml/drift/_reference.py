@@ -16,7 +16,7 @@ from typing import Any, Final, TypeAlias, cast
 
 import numpy as np
 
-from otel_ml.drift_stats import (
+from otel_ml.drift._stats import (
     CATEGORICAL,
     NUMERIC,
     FeatureKind,

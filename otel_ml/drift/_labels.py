@@ -16,7 +16,7 @@ from typing import Final
 
 import numpy as np
 
-from otel_ml.drift_stats import Sample, StatResult
+from otel_ml.drift._stats import Sample, StatResult
 
 # ml.drift.score method for the prediction feature: current minus reference positive rate.
 POSITIVE_RATE_DELTA: Final = "positive_rate_delta"

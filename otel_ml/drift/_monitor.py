@@ -3,7 +3,7 @@
 A :class:`DriftMonitor` keeps, per feature, a reference sample and a bounded window of the
 most recent production values, fed from request handlers on any thread. Recomputing (on
 demand with :meth:`DriftMonitor.compute`, or every ``interval_s`` seconds on a daemon thread)
-runs :mod:`otel_ml.drift_stats` on a snapshot of each window and publishes the result through
+runs :mod:`otel_ml.drift._stats` on a snapshot of each window and publishes the result through
 observable gauges. The metric reader therefore exports the last computed values and never runs
 statistics on its own collection thread.
 
@@ -38,9 +38,9 @@ from opentelemetry.util.types import AttributeValue
 from otel_ml import semconv
 from otel_ml._safety import report, warn_input
 from otel_ml.cardinality import CardinalityCap
-from otel_ml.drift_labels import LabelJoin, ModelReport, model_report, rate_shift
-from otel_ml.drift_reference import FeatureSpec, PathLike, load_reference, save_reference
-from otel_ml.drift_stats import (
+from otel_ml.drift._labels import LabelJoin, ModelReport, model_report, rate_shift
+from otel_ml.drift._reference import FeatureSpec, PathLike, load_reference, save_reference
+from otel_ml.drift._stats import (
     CATEGORICAL,
     NUMERIC,
     DriftDefaults,

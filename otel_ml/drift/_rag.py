@@ -15,9 +15,9 @@ from typing import Any, Final
 from opentelemetry.metrics import Meter
 
 from otel_ml import semconv
-from otel_ml.drift_monitor import DriftMonitor
-from otel_ml.drift_reference import FeatureSpec, PathLike, load_reference
-from otel_ml.drift_stats import NUMERIC, clean
+from otel_ml.drift._monitor import DriftMonitor
+from otel_ml.drift._reference import FeatureSpec, PathLike, load_reference
+from otel_ml.drift._stats import NUMERIC, clean
 
 RAG_FEATURES: Final = (
     semconv.RAG_RETRIEVAL_SCORE_MAX,
