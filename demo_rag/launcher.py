@@ -13,7 +13,8 @@ socket the launcher bound to a free localhost port and passed down (no port race
 ``launch`` returns once every ``/healthz`` answers. On exit, normal or not (an
 exception, Ctrl-C), every service gets SIGTERM, so it drains requests and flushes its
 telemetry, then SIGKILL after ``stop_timeout``. The services also watch the launcher's
-pid and shut down if it dies without cleaning up.
+pid and shut down if it dies without cleaning up. Spawning, health polling and the
+stop are :mod:`otel_ml.cli.supervisor`'s, shared with ``otel-ml stack``.
 """
 
 from __future__ import annotations
@@ -23,25 +24,24 @@ import json
 import logging
 import os
 import secrets
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-import httpx
-
 import demo_rag
 import otel_ml
 from demo_rag import tenants as tenants_config
 from demo_rag.service import PARENT_PID_ENV
+from otel_ml.cli.supervisor import Child, ProcessSpec, StartupError, Supervisor
 
 SERVICES: Final = ("vectordb", "llm", "api")  # start order; api depends on the other two
+# The api stops first: while it drains its in-flight answers, vectordb and llm
+# are still there to finish them.
+STOP_STAGES: Final = (("api",), ("vectordb", "llm"))
 DEFAULT_TENANTS: Final = ("acme", "globex", "initech")
 # Variables that would send a child's telemetry elsewhere than asked.
 _DESTINATION_VARS: Final = (
@@ -110,15 +110,18 @@ def launch(
             stack.callback(sock.close)  # the children keep their own copies
         urls = {name: _url(sock) for name, sock in sockets.items()}
         base_env = _child_env(out_dir, otlp_endpoint, env, tenants_file, urls)
-        processes: dict[str, subprocess.Popen[bytes]] = {}
-        stack.callback(_stop_all, processes, stop_timeout)
+        supervisor = Supervisor(on_killed=_warn_killed)
+        stack.callback(supervisor.stop, STOP_STAGES, stop_timeout)
         for name in SERVICES:
-            processes[name] = _spawn(name, sockets[name], base_env, logs / f"{name}.log")
+            supervisor.spawn(_service(name, sockets[name], base_env, logs, urls[name]))
             sockets[name].close()
-        _wait_healthy(processes, urls, logs, startup_timeout)
+        try:
+            supervisor.await_healthy(startup_timeout)
+        except StartupError as exc:
+            raise LaunchError(str(exc)) from None
         yield Services(
             api=urls["api"], vectordb=urls["vectordb"], llm=urls["llm"], api_keys=api_keys,
-            log_dir=logs, pids={name: p.pid for name, p in processes.items()},
+            log_dir=logs, pids=supervisor.pids,
         )
 
 
@@ -162,92 +165,22 @@ def _child_env(
     return env
 
 
-def _spawn(
-    name: str, sock: socket.socket, env: Mapping[str, str], log_path: Path
-) -> subprocess.Popen[bytes]:
+def _service(
+    name: str, sock: socket.socket, env: Mapping[str, str], logs: Path, url: str
+) -> ProcessSpec:
     fd = sock.fileno()
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", f"demo_rag.{name}", "--fd", str(fd)],
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            pass_fds=(fd,),
-            # Own process group and session: a terminal Ctrl-C goes to the launcher
-            # only, which then stops the services in order and lets them flush.
-            start_new_session=True,
-        )
+    return ProcessSpec(
+        name,
+        [sys.executable, "-m", f"demo_rag.{name}", "--fd", str(fd)],
+        env=env,
+        log=logs / f"{name}.log",
+        health_url=f"{url}/healthz",
+        pass_fds=(fd,),
+        # No parent-death signal: launch() may run in a short-lived thread, and
+        # the services already watch the launcher's pid (service.PARENT_PID_ENV).
+    )
 
 
-def _wait_healthy(
-    processes: Mapping[str, subprocess.Popen[bytes]],
-    urls: Mapping[str, str],
-    logs: Path,
-    timeout: float,
-) -> None:
-    deadline = time.monotonic() + timeout
-    pending = dict(processes)
-    with httpx.Client(timeout=2.0) as client:
-        while pending:
-            for name, process in list(pending.items()):
-                if process.poll() is not None:
-                    raise LaunchError(
-                        f"{name} exited with code {process.returncode}\n"
-                        f"{_tail(logs / f'{name}.log')}"
-                    )
-                if _healthy(client, urls[name]):
-                    del pending[name]
-            if pending and time.monotonic() > deadline:
-                names = ", ".join(sorted(pending))
-                tails = "\n".join(_tail(logs / f"{n}.log") for n in pending)
-                raise LaunchError(f"not healthy after {timeout:.0f}s: {names}\n{tails}")
-            if pending:
-                time.sleep(0.05)
-
-
-def _healthy(client: httpx.Client, url: str) -> bool:
-    try:
-        return client.get(f"{url}/healthz").status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _stop_all(processes: Mapping[str, subprocess.Popen[bytes]], timeout: float) -> None:
-    """SIGTERM the services in reverse start order, wait, then SIGKILL what is left.
-
-    The api goes first: while it drains its in-flight answers, vectordb and llm are
-    still there to finish them. A second Ctrl-C while waiting skips the wait but
-    still kills: the one thing this function must never do is return with a service
-    running.
-    """
-    try:
-        for stage in (("api",), ("vectordb", "llm")):
-            running = [processes[n] for n in stage if n in processes]
-            for process in running:
-                if process.poll() is None:
-                    _signal_group(process, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            for process in running:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(max(0.0, deadline - time.monotonic()))
-    finally:
-        for name, process in processes.items():
-            if process.poll() is None:
-                logger.warning("%s did not stop within %.0fs: killed, its last telemetry may be "
-                               "lost (is the OTLP endpoint reachable?)", name, timeout)
-                _signal_group(process, signal.SIGKILL)
-                process.wait()
-
-
-def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        content = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return f"(no log at {path})"
-    return f"--- {path.name} ---\n" + "\n".join(content[-lines:])
+def _warn_killed(child: Child, why: str) -> None:
+    logger.warning("%s killed (%s): its last telemetry may be lost (is the OTLP endpoint "
+                   "reachable?)", child.name, why)
