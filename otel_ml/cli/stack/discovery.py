@@ -1,0 +1,136 @@
+"""Where the stack's programs, configs and working files are.
+
+Programs come from ``OTELCOL_BIN``/``JAEGER_BIN``/``PROMETHEUS_BIN``/
+``ALERTMANAGER_BIN``, else ``PATH``, else the cache that ``make backends``
+fills (``$OTEL_ML_CACHE`` or ``~/.cache/otel-ml``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from otel_ml.cli.stack.errors import StackError
+
+# otel_ml/cli/stack/discovery.py -> the checkout (when not installed from a wheel).
+_CHECKOUT: Final = Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True)
+class BinarySpec:
+    """How to find one program: env var, then names on PATH, then the build cache."""
+
+    env: str
+    path_names: tuple[str, ...]
+    cache_glob: str | None = None
+
+
+BINARY_SPECS: Final[Mapping[str, BinarySpec]] = {
+    # A stock `otelcol` lacks redaction/span_metrics/file_storage, so only our
+    # build or the contrib distribution are accepted from PATH.
+    "otelcol": BinarySpec(
+        "OTELCOL_BIN", ("otelcol-otel-ml", "otelcol-contrib"), "otelcol-*/otelcol-otel-ml"
+    ),
+    "jaeger": BinarySpec("JAEGER_BIN", ("jaeger",), "jaeger-*/jaeger"),
+    "prometheus": BinarySpec("PROMETHEUS_BIN", ("prometheus",)),
+    "alertmanager": BinarySpec("ALERTMANAGER_BIN", ("prometheus-alertmanager", "alertmanager")),
+}
+
+
+@dataclass(frozen=True)
+class Binaries:
+    otelcol: Path
+    jaeger: Path
+    prometheus: Path
+    alertmanager: Path
+
+    @classmethod
+    def resolve(
+        cls, environ: Mapping[str, str] = os.environ, config_dir: Path | None = None
+    ) -> Binaries:
+        """Find all four programs, or fail naming every missing one at once.
+
+        All at once: on a fresh machine every one is missing, and one error
+        per run would take four runs to learn that.
+        """
+        found: dict[str, Path] = {}
+        missing: list[str] = []
+        for name, spec in BINARY_SPECS.items():
+            path = _find_binary(spec, environ, config_dir)
+            if path is None:
+                names = " / ".join(spec.path_names)
+                missing.append(f"  {name}: set {spec.env}, or put {names} on PATH")
+            else:
+                found[name] = path
+        if missing:
+            raise StackError(
+                "backend programs not found:\n" + "\n".join(missing)
+                + f"\nRun `make backends` (builds/installs them; cache: {cache_dir(environ)})."
+            )
+        return cls(**found)
+
+
+def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """The build cache of scripts/backends.sh."""
+    if environ.get("OTEL_ML_CACHE"):
+        return Path(environ["OTEL_ML_CACHE"])
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "otel-ml"
+
+
+def default_workdir(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where `stack up` keeps logs, Prometheus data and the collector's disk queue."""
+    if environ.get("OTEL_ML_STACK_DIR"):
+        return Path(environ["OTEL_ML_STACK_DIR"])
+    return cache_dir(environ) / "stack"
+
+
+def _find_binary(
+    spec: BinarySpec, environ: Mapping[str, str], config_dir: Path | None
+) -> Path | None:
+    explicit = environ.get(spec.env)
+    if explicit:
+        path = Path(explicit)
+        # Fail rather than fall back: a wrong explicit path is a typo to report.
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise StackError(f"{spec.env}={explicit} is not an executable file")
+        return path
+    for name in spec.path_names:
+        on_path = shutil.which(name, path=environ.get("PATH"))
+        if on_path:
+            return Path(on_path)
+    if spec.cache_glob is None:
+        return None
+    candidates = [p for p in cache_dir(environ).glob(spec.cache_glob) if os.access(p, os.X_OK)]
+    return _prefer_current_manifest(candidates, config_dir)
+
+
+def _prefer_current_manifest(candidates: list[Path], config_dir: Path | None) -> Path | None:
+    # backends.sh keys collector builds by the manifest's hash: a build of an
+    # older manifest may lack a component the config now uses.
+    manifest = config_dir / "builder.yaml" if config_dir else None
+    if manifest is not None and manifest.is_file():
+        digest = hashlib.sha256(manifest.read_bytes()).hexdigest()[:12]
+        current = [p for p in candidates if p.parent.name.endswith(digest)]
+        candidates = current or candidates
+    return max(candidates, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def find_config_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """``$OTEL_ML_CONFIG_DIR``, else the checkout this module runs from, else ./collector-config."""
+    candidates = [
+        Path(environ["OTEL_ML_CONFIG_DIR"]) if environ.get("OTEL_ML_CONFIG_DIR") else None,
+        _CHECKOUT / "collector-config",
+        Path.cwd() / "collector-config",
+    ]
+    for candidate in candidates:
+        if candidate is not None and (candidate / "otelcol.yaml").is_file():
+            return candidate
+    raise StackError(
+        "collector-config/ not found: run from the otel-ml checkout or set OTEL_ML_CONFIG_DIR"
+    )

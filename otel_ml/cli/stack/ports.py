@@ -1,0 +1,133 @@
+"""Every port of the stack, how each one is moved, and a check that they are free."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from otel_ml.cli.stack.errors import StackError
+
+HOST: Final = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every port the stack listens on, all bound to 127.0.0.1.
+
+    The defaults are the ones in ``collector-config/``; each field can be
+    overridden by the environment variable the configs themselves read
+    (:data:`PORT_ENV`), so one variable moves a port everywhere.
+    """
+
+    otlp_grpc: int = 4317
+    otlp_http: int = 4318
+    collector_health: int = 13133
+    collector_zpages: int = 55679
+    collector_pprof: int = 1777
+    collector_metrics: int = 8889  # prometheus exporter: the SDK and span metrics
+    collector_telemetry: int = 8888  # the collector's own metrics
+    jaeger_otlp_grpc: int = 24317
+    jaeger_otlp_http: int = 24318
+    jaeger_health: int = 23133
+    jaeger_query_http: int = 16686
+    jaeger_query_grpc: int = 16685
+    prometheus: int = 9090
+    alertmanager: int = 9093
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Ports:
+        """Defaults, overridden by any ``*_PORT`` variable set in ``environ``."""
+        values: dict[str, int] = {}
+        for name, var in PORT_ENV.items():
+            raw = environ.get(var)
+            if raw:
+                try:
+                    values[name] = int(raw)
+                except ValueError:
+                    raise StackError(f"{var}={raw!r} is not a port number") from None
+        return cls(**values)
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Ports the kernel reports free right now, for tests next to a running stack.
+
+        All sockets are held open together so no two fields get the same port;
+        another process could still take one before the stack binds it, which
+        the start-up check then reports.
+        """
+        sockets = [socket.socket() for _ in dataclasses.fields(cls)]
+        try:
+            for sock in sockets:
+                sock.bind((HOST, 0))
+            numbers = [int(sock.getsockname()[1]) for sock in sockets]
+        finally:
+            for sock in sockets:
+                sock.close()
+        return cls(*numbers)
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+# The variable names the configs expand (otelcol.yaml, jaeger.yaml); the last
+# two are this runner's own (Prometheus and Alertmanager take flags).
+PORT_ENV: Final[Mapping[str, str]] = {
+    "otlp_grpc": "OTELCOL_OTLP_GRPC_PORT",
+    "otlp_http": "OTELCOL_OTLP_HTTP_PORT",
+    "collector_health": "OTELCOL_HEALTH_PORT",
+    "collector_zpages": "OTELCOL_ZPAGES_PORT",
+    "collector_pprof": "OTELCOL_PPROF_PORT",
+    "collector_metrics": "OTELCOL_PROMETHEUS_PORT",
+    "collector_telemetry": "OTELCOL_TELEMETRY_PORT",
+    "jaeger_otlp_grpc": "JAEGER_OTLP_GRPC_PORT",
+    "jaeger_otlp_http": "JAEGER_OTLP_HTTP_PORT",
+    "jaeger_health": "JAEGER_HEALTH_PORT",
+    "jaeger_query_http": "JAEGER_QUERY_HTTP_PORT",
+    "jaeger_query_grpc": "JAEGER_QUERY_GRPC_PORT",
+    "prometheus": "PROMETHEUS_PORT",
+    "alertmanager": "ALERTMANAGER_PORT",
+}
+
+
+@dataclass(frozen=True)
+class Urls:
+    """Where to reach the running stack."""
+
+    otlp_grpc: str
+    otlp_http: str
+    jaeger: str
+    prometheus: str
+    alertmanager: str
+
+    @classmethod
+    def for_ports(cls, ports: Ports) -> Urls:
+        return cls(
+            otlp_grpc=f"http://{HOST}:{ports.otlp_grpc}",
+            otlp_http=f"http://{HOST}:{ports.otlp_http}",
+            jaeger=f"http://{HOST}:{ports.jaeger_query_http}",
+            prometheus=f"http://{HOST}:{ports.prometheus}",
+            alertmanager=f"http://{HOST}:{ports.alertmanager}",
+        )
+
+
+def busy_ports(by_program: Mapping[str, Mapping[str, int]]) -> list[str]:
+    """``host:port (program port-name)`` for every port something already holds.
+
+    Checked before anything starts: a program that finds its port taken
+    exits with a message buried in its own log, far from the real cause.
+    """
+    busy = []
+    for program, ports in by_program.items():
+        for name, port in ports.items():
+            with socket.socket() as sock:
+                # Not a listener: TIME_WAIT leftovers of a stopped stack are no clash.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((HOST, port))
+                except OSError:
+                    busy.append(f"{HOST}:{port} ({program} {name})")
+    return busy

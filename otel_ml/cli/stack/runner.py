@@ -1,0 +1,173 @@
+""":class:`Stack`: the four backends as child processes of this one."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from otel_ml.cli.stack.components import Component, components, materialize_prometheus
+from otel_ml.cli.stack.discovery import Binaries, find_config_dir
+from otel_ml.cli.stack.errors import StackError
+from otel_ml.cli.stack.ports import Ports, Urls, busy_ports
+from otel_ml.cli.supervisor import (
+    ProcessSpec,
+    Progress,
+    StartupError,
+    Supervisor,
+    log_tail,
+)
+
+
+def stderr_progress(message: str) -> None:
+    """The default progress sink: stderr, so stdout keeps only the ready banner."""
+    print(f"[stack] {message}", file=sys.stderr, flush=True)
+
+
+class Stack:
+    """The four backends as child processes of this one.
+
+    Start order is Jaeger, collector, Alertmanager, Prometheus (each one's
+    downstream first); all are launched at once and then awaited together.
+    Stop order is Prometheus, collector, Jaeger, Alertmanager, so the
+    collector's last batches still reach a running Jaeger. Each program gets
+    a parent-death signal (Linux), so a SIGKILLed runner orphans nothing.
+    """
+
+    START_ORDER: Final = ("jaeger", "otelcol", "alertmanager", "prometheus")
+    STOP_ORDER: Final = ("prometheus", "otelcol", "jaeger", "alertmanager")
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        ports: Ports | None = None,
+        binaries: Binaries | None = None,
+        config_dir: Path | None = None,
+        startup_timeout: float = 60.0,
+        stop_timeout: float = 10.0,
+        progress: Progress = stderr_progress,
+    ) -> None:
+        self.workdir = Path(workdir).resolve()
+        self.ports = ports or Ports()
+        self.config_dir = (config_dir or find_config_dir()).resolve()
+        self.binaries = binaries or Binaries.resolve(config_dir=self.config_dir)
+        self.urls = Urls.for_ports(self.ports)
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self._supervisor = Supervisor(progress=progress)
+
+    # -- paths --
+    @property
+    def prometheus_dir(self) -> Path:
+        return self.workdir / "prometheus"
+
+    @property
+    def prometheus_rules_dir(self) -> Path:
+        """Rule files here are evaluated after :meth:`reload_prometheus` (or at start)."""
+        return self.prometheus_dir / "rules"
+
+    def log_path(self, name: str) -> Path:
+        return self.workdir / "logs" / f"{name}.log"
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return self._supervisor.pids
+
+    def components(self) -> dict[str, Component]:
+        return components(
+            self.binaries, self.config_dir, self.workdir, self.prometheus_dir, self.ports
+        )
+
+    # -- lifecycle --
+    def start(self) -> None:
+        """Start every program and return once all are healthy; on failure stop them all."""
+        if self._supervisor.children:
+            raise StackError("stack already started")
+        programs = self.components()
+        busy = busy_ports({name: c.ports for name, c in programs.items()})
+        if busy:
+            raise StackError(
+                "ports already in use (another stack? try `otel-ml stack status`):\n  "
+                + "\n  ".join(busy)
+            )
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        materialize_prometheus(self.config_dir, self.prometheus_dir, self.ports)
+        try:
+            for name in self.START_ORDER:
+                self._supervisor.spawn(self._spec(programs[name]))
+            self._supervisor.await_healthy(self.startup_timeout)
+        except StartupError as exc:
+            self.stop()
+            raise StackError(str(exc)) from None
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spec(self, component: Component) -> ProcessSpec:
+        return ProcessSpec(
+            component.name,
+            component.argv,
+            env={**os.environ, **component.env},
+            log=self.log_path(component.name),
+            health_url=component.health_url,
+            die_with_parent=True,
+        )
+
+    def stop(self) -> None:
+        """Stop every started program, in order; safe to call twice."""
+        self._supervisor.stop([(name,) for name in self.STOP_ORDER], self.stop_timeout)
+
+    def exited(self) -> dict[str, int]:
+        """Programs that died since start, with their exit codes."""
+        return self._supervisor.exited()
+
+    def reload_prometheus(self) -> None:
+        """Make Prometheus re-read its config and rule files (needs --web.enable-lifecycle)."""
+        request = urllib.request.Request(f"{self.urls.prometheus}/-/reload", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                if int(response.status) == 200:
+                    return
+                body = response.read().decode(errors="replace")
+        except urllib.error.HTTPError as exc:
+            body = exc.read().decode(errors="replace")
+        except OSError as exc:
+            body = str(exc)
+        tail = log_tail(self.log_path("prometheus"))
+        raise StackError(f"Prometheus reload failed: {body}\n{tail}")
+
+    def state(self) -> dict[str, Any]:
+        """What `stack down`/`status` need to find this stack from another process."""
+        programs = self.components()
+        return {
+            "runner_pid": os.getpid(),
+            "ports": self.ports.as_dict(),
+            "urls": dataclasses.asdict(self.urls),
+            "components": {
+                name: {
+                    "pid": child.pid,
+                    "binary": programs[name].argv[0],
+                    "health_url": programs[name].health_url,
+                    "log": str(child.log),
+                }
+                for name, child in self._supervisor.children.items()
+            },
+        }
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
