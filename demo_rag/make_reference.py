@@ -35,8 +35,7 @@ from demo_rag import api, driver
 from demo_rag.launcher import DEFAULT_TENANTS, launch
 from otel_ml import semconv
 from otel_ml.cli import report
-from otel_ml.drift import NUMERIC, RAG_FEATURES, FeatureSpec, save_reference
-from otel_ml.drift._stats import clean
+from otel_ml.drift import NUMERIC, RAG_FEATURES, FeatureSpec, clean, save_reference
 
 DEFAULT_REQUESTS: Final = 400
 # Not the demo's seed (7): the reference should be a different sample of the same traffic

@@ -47,8 +47,7 @@ from sklearn.preprocessing import StandardScaler
 
 import otel_ml
 from otel_ml import semconv
-from otel_ml.drift import DriftMonitor, DriftReport, FeatureReport
-from otel_ml.drift._stats import psi_band
+from otel_ml.drift import DriftMonitor, DriftReport, FeatureReport, psi_band
 
 MODEL_NAME = "fraud-v3"
 CHANNELS = ("app", "web", "pos")

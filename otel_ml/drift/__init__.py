@@ -1,14 +1,21 @@
 """Drift, data-quality and model-quality monitoring, exported as OpenTelemetry gauges.
 
-The public entry point: import from here, not from the modules below, which split the work
-by job and may move.
+The public entry point: import from here. The private modules below split the work by job;
+their names and contents may change without notice, this module's ``__all__`` may not.
 
 - :mod:`otel_ml.drift._monitor`: :class:`DriftMonitor` (windows, recompute, data quality,
   the exported gauges) and its reports;
 - :mod:`otel_ml.drift._reference`: :class:`FeatureSpec` and the reference files;
 - :mod:`otel_ml.drift._labels`: proxy metrics and delayed labels (:class:`ModelReport`);
 - :mod:`otel_ml.drift._rag`: :func:`rag_monitor` / :func:`feed_rag` for RAG services;
-- :mod:`otel_ml.drift._stats`: the statistics themselves.
+- :mod:`otel_ml.drift._stats`: the statistics, also usable one-shot in notebooks
+  (:func:`ks_test`, :func:`psi`, :func:`compare`, ...).
+
+Importing this package loads numpy and scipy (the ``drift`` extra), which is why
+``import otel_ml`` never imports it: a service that does not monitor drift does not pay for
+them. It uses the OpenTelemetry API only, never the SDK: the gauges go to whatever
+MeterProvider the process installed (the API's no-op one if none), and opentelemetry-sdk stays
+an optional dependency.
 """
 
 from __future__ import annotations
@@ -31,7 +38,19 @@ from otel_ml.drift._stats import (
     DriftDefaults,
     FeatureKind,
     Method,
+    PreparedReference,
+    PsiBand,
     StatResult,
+    category_key,
+    chi_square_test,
+    clean,
+    compare,
+    jensen_shannon,
+    kl_divergence,
+    ks_test,
+    psi,
+    psi_band,
+    wasserstein_normed,
 )
 
 __all__ = [
@@ -51,10 +70,22 @@ __all__ = [
     "Method",
     "ModelReport",
     "PathLike",
+    "PreparedReference",
+    "PsiBand",
     "SchemaViolationKind",
     "StatResult",
+    "category_key",
+    "chi_square_test",
+    "clean",
+    "compare",
     "feed_rag",
+    "jensen_shannon",
+    "kl_divergence",
+    "ks_test",
     "load_reference",
+    "psi",
+    "psi_band",
     "rag_monitor",
     "save_reference",
+    "wasserstein_normed",
 ]
