@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from otel_ml.cli.stack.discovery import default_workdir
+from otel_ml.cli.stack.discovery import default_workdir, find_config_dir
 from otel_ml.cli.stack.errors import StackError
 from otel_ml.cli.stack.ports import Ports
 from otel_ml.cli.stack.runner import Stack, stderr_progress
@@ -47,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--config-dir", type=Path, default=None,
-        help="the project's collector-config/ (default: found from the checkout)",
+        help="the project's collector-config/ (default: $OTEL_ML_CONFIG_DIR, else "
+        "collector-config/ in the current directory or a parent, else the checkout's)",
     )
     parser.add_argument(
         "--detach", action="store_true",
@@ -140,11 +141,12 @@ def _print_ready(stack: Stack) -> None:
 def _up_detached(workdir: Path, args: argparse.Namespace) -> int:
     """Run the foreground runner in its own session, return once it reports ready."""
     refuse_if_running(workdir)
+    # Found here, not only in the runner: a missing config is reported at once,
+    # in one line, rather than as "did not start" with the runner's log.
+    config_dir = find_config_dir(args.config_dir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "otel_ml.cli.stack", "up", "--workdir", str(workdir),
-            "--timeout", str(args.timeout)]
-    if args.config_dir:
-        argv += ["--config-dir", str(args.config_dir.resolve())]
+            "--timeout", str(args.timeout), "--config-dir", str(config_dir)]
     runner_log = workdir / "logs" / "runner.log"
     runner_log.parent.mkdir(parents=True, exist_ok=True)
     (workdir / STATE_FILE).unlink(missing_ok=True)

@@ -121,16 +121,48 @@ def _prefer_current_manifest(candidates: list[Path], config_dir: Path | None) ->
     return max(candidates, key=lambda p: p.stat().st_mtime, default=None)
 
 
-def find_config_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """``$OTEL_ML_CONFIG_DIR``, else the checkout this module runs from, else ./collector-config."""
-    candidates = [
-        Path(environ["OTEL_ML_CONFIG_DIR"]) if environ.get("OTEL_ML_CONFIG_DIR") else None,
-        _CHECKOUT / "collector-config",
-        Path.cwd() / "collector-config",
-    ]
-    for candidate in candidates:
-        if candidate is not None and (candidate / "otelcol.yaml").is_file():
-            return candidate
+def find_config_dir(
+    explicit: Path | None = None,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    cwd: Path | None = None,
+) -> Path:
+    """The project's ``collector-config/``: the configs the four programs run with.
+
+    Looked for in this order: ``explicit`` (``--config-dir``),
+    ``$OTEL_ML_CONFIG_DIR``, ``collector-config/`` in the current directory
+    or any parent (so any folder of a checkout works), and the checkout this
+    package runs from (an editable install). The configs are not in the
+    wheel, so an installed ``otel-ml`` needs one of the first three; the
+    error says so in one line, without a traceback.
+    """
+    if explicit is not None:
+        return _explicit_config_dir(f"--config-dir {explicit}", explicit)
+    from_env = environ.get("OTEL_ML_CONFIG_DIR")
+    if from_env:
+        return _explicit_config_dir(f"OTEL_ML_CONFIG_DIR={from_env}", Path(from_env))
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents, _CHECKOUT):
+        if _is_config_dir(folder / "collector-config"):
+            return folder / "collector-config"
     raise StackError(
-        "collector-config/ not found: run from the otel-ml checkout or set OTEL_ML_CONFIG_DIR"
+        f"collector-config/ not found in {here} or its parents, nor next to the installed "
+        "package (the configs are not in the wheel): clone the otel-ml repository and run "
+        "from it, or pass --config-dir DIR (or set OTEL_ML_CONFIG_DIR) pointing at its "
+        "collector-config/"
     )
+
+
+def _explicit_config_dir(given_as: str, path: Path) -> Path:
+    # Fail rather than search on: a named folder without the configs is a typo
+    # to report, and silently using another checkout's configs would hide it.
+    if not _is_config_dir(path):
+        raise StackError(
+            f"{given_as}: no otelcol.yaml there; it must be the collector-config/ "
+            "folder of an otel-ml checkout"
+        )
+    return path
+
+
+def _is_config_dir(path: Path) -> bool:
+    return (path / "otelcol.yaml").is_file()

@@ -55,7 +55,7 @@ class Stack:
     ) -> None:
         self.workdir = Path(workdir).resolve()
         self.ports = ports or Ports()
-        self.config_dir = (config_dir or find_config_dir()).resolve()
+        self.config_dir = find_config_dir(config_dir).resolve()
         self.binaries = binaries or Binaries.resolve(config_dir=self.config_dir)
         self.urls = Urls.for_ports(self.ports)
         self.startup_timeout = startup_timeout
