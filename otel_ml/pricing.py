@@ -7,6 +7,9 @@ Design choices, each answering a known pain with other tools:
   ``llm.cost.unpriced`` so that a missing price is visible;
 - versioned names (``gpt-4o-mini-2024-07-18``) resolve to their base entry and
   deployment names (Azure) resolve through user-given aliases.
+
+The bundled table is JSON, so pricing needs no YAML parser; PyYAML
+(``otel-ml[yaml]``) is imported only when a user's override file is YAML.
 """
 
 from __future__ import annotations
@@ -20,8 +23,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 PricingSource = str | Path | Mapping[str, Any] | None
 
@@ -109,10 +110,10 @@ class PriceTable:
 
 @functools.cache
 def _bundled() -> tuple[dict[str, Price], dict[str, str]]:
-    """The bundled table, parsed once per process (it takes ~10 ms)."""
-    bundled = resources.files("otel_ml") / "data" / "prices.yaml"
-    document = yaml.safe_load(bundled.read_text(encoding="utf-8"))
-    return _parse(document, origin="bundled prices.yaml")
+    """The bundled table, parsed once per process."""
+    bundled = resources.files("otel_ml") / "data" / "prices.json"
+    document = json.loads(bundled.read_text(encoding="utf-8"))
+    return _parse(document, origin="bundled prices.json")
 
 
 def _candidates(key: str) -> list[str]:
@@ -144,10 +145,26 @@ def _read(source: str | Path | Mapping[str, Any]) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PricingError(f"cannot read pricing file {path}: {exc}") from exc
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise PricingError(f"pricing file {path} is not valid JSON: {exc}") from exc
+    return _read_yaml(path, text)
+
+
+def _read_yaml(path: Path, text: str) -> Any:
     try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise PricingError(f"pricing file {path} is not valid YAML/JSON: {exc}") from exc
+        import yaml
+    except ImportError as exc:
+        raise PricingError(
+            f"pricing file {path} is YAML, which needs PyYAML: install 'otel-ml[yaml]' "
+            "or give the prices as a .json file"
+        ) from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PricingError(f"pricing file {path} is not valid YAML: {exc}") from exc
 
 
 def _origin(source: str | Path | Mapping[str, Any]) -> str:

@@ -24,9 +24,9 @@ from otel_ml.testing import Capture
 
 @pytest.fixture(scope="module")
 def bundled_document() -> dict[str, Any]:
-    """The bundled YAML, read independently of otel_ml's parser."""
-    text = (resources.files("otel_ml") / "data" / "prices.yaml").read_text(encoding="utf-8")
-    document = yaml.safe_load(text)
+    """The bundled JSON, read independently of otel_ml's parser."""
+    text = (resources.files("otel_ml") / "data" / "prices.json").read_text(encoding="utf-8")
+    document = json.loads(text)
     assert isinstance(document, dict)
     return document
 
@@ -277,7 +277,7 @@ def test_missing_file_is_a_pricing_error(tmp_path: Path) -> None:
 def test_unparsable_file_is_a_pricing_error(tmp_path: Path, filename: str, text: str) -> None:
     path = tmp_path / filename
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(PricingError, match="not valid YAML/JSON") as raised:
+    with pytest.raises(PricingError, match="not valid (YAML|JSON)") as raised:
         PriceTable.load(path)
     assert str(path) in str(raised.value)
 
