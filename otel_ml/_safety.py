@@ -48,3 +48,17 @@ def warn_input(message: str) -> None:
             return
         _reported.add(key)
     logger.warning("otel-ml: %s", message)
+
+
+def missing_extra(feature: str, exc: ImportError, extra: str) -> None:
+    """Report, once per feature, that an optional dependency is not installed,
+    naming the extra that brings it."""
+    key = ("extra", feature)
+    with _reported_lock:
+        if key in _reported:
+            return
+        _reported.add(key)
+    logger.error(
+        "otel-ml: %s needs %s, which is not installed: pip install 'otel-ml[%s]'",
+        feature, exc.name or "an optional dependency", extra,
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_ml._safety import guard
+from otel_ml._safety import guard, missing_extra
 from otel_ml.telemetry import Telemetry, current
 
 
@@ -20,8 +20,11 @@ def instrument_fastapi(app: Any, telemetry: Telemetry | None = None) -> None:
     The per-message ASGI ``send``/``receive`` spans are left out: a streamed
     answer would otherwise add one span per chunk.
     """
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
+    try:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    except ImportError as exc:
+        missing_extra("instrument_fastapi()", exc, "fastapi")
+        return
     telemetry = telemetry or current()
     with guard("instrument_fastapi()"):
         FastAPIInstrumentor.instrument_app(
@@ -38,8 +41,11 @@ def instrument_httpx(client: Any = None, telemetry: Telemetry | None = None) -> 
     With a ``client`` (``httpx.Client`` or ``httpx.AsyncClient``) only that
     client is instrumented; without one, every httpx client in the process.
     """
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-
+    try:
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    except ImportError as exc:
+        missing_extra("instrument_httpx()", exc, "httpx")
+        return
     telemetry = telemetry or current()
     with guard("instrument_httpx()"):
         if client is None:

@@ -4,10 +4,16 @@ Endpoint resolution per signal, in order: the ``endpoint`` argument,
 ``OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT`` (used as the full URL, as the
 spec says), ``OTEL_EXPORTER_OTLP_ENDPOINT``; with none, the embedded default
 (OTLP JSON lines on disk). Protocol: ``OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL``
-or ``OTEL_EXPORTER_OTLP_PROTOCOL`` if set, else http/protobuf for an endpoint
-on port 4318 or with a ``/v1/...`` path, else gRPC. All other standard
-``OTEL_*`` variables (batch sizes, export interval, timeouts, headers,
-resource attributes) are read by the OTel SDK itself.
+or ``OTEL_EXPORTER_OTLP_PROTOCOL`` if set, else http/protobuf, the default the
+OTLP exporter specification gives. All other standard ``OTEL_*`` variables
+(batch sizes, export interval, timeouts, headers, resource attributes) are read
+by the OTel SDK itself.
+
+This module imports the OTel SDK (``otel-ml[otlp]``); only ``configure()``
+imports it. gRPC (``otel-ml[otlp-grpc]``) is imported only for a gRPC
+destination. A destination that cannot be used (an endpoint that is not a URL,
+a missing gRPC extra) falls back to the embedded default with an error in the
+log: telemetry is kept on disk rather than lost, and ``configure()`` never raises.
 """
 
 from __future__ import annotations
@@ -16,9 +22,8 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from opentelemetry.processor.baggage import BaggageSpanProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -28,6 +33,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_ml import semconv
+from otel_ml._version import __version__
 from otel_ml.local_export import (
     JsonLinesMetricExporter,
     JsonLinesSpanExporter,
@@ -36,13 +42,6 @@ from otel_ml.local_export import (
 )
 
 logger = logging.getLogger("otel_ml")
-
-
-def sdk_version() -> str:
-    try:
-        return version("otel-ml")
-    except PackageNotFoundError:
-        return "0.0.0+local"
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,10 @@ class Destination:
         return f"OTLP {self.protocol} to {self.endpoint}"
 
 
+_DEFAULT_PROTOCOL = "http/protobuf"  # the OTLP exporter spec's default
+_GRPC_PORT = 4317
+
+
 def resolve_destination(endpoint: str | None, signal: str = "traces") -> Destination:
     """Where ``signal`` ("traces" or "metrics") goes."""
     exact_url = False
@@ -69,28 +72,60 @@ def resolve_destination(endpoint: str | None, signal: str = "traces") -> Destina
     endpoint = endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
     if endpoint is None:
         return Destination(None, "file", data_dir())
+    parts = _parse_url(endpoint)
+    if parts is None:
+        return _fall_back(f"the OTLP endpoint {endpoint!r} is not a valid URL")
+    protocol = _protocol(signal)
+    if protocol == _DEFAULT_PROTOCOL and parts.port == _GRPC_PORT:
+        logger.warning(
+            "otel-ml: sending OTLP over http/protobuf (the default) to port %d, the "
+            "OTLP/gRPC port; set OTEL_EXPORTER_OTLP_PROTOCOL=grpc for a gRPC receiver, "
+            "or use its HTTP port (4318)", _GRPC_PORT,
+        )
+    return Destination(endpoint, protocol, exact_url=exact_url)
+
+
+def _protocol(signal: str) -> str:
     protocol = (
         os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
         or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "")
     ).strip().lower()
-    if protocol not in ("grpc", "http/protobuf"):
-        if protocol:
-            logger.warning(
-                "otel-ml: OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported; "
-                "using grpc or http/protobuf by endpoint",
-                protocol,
-            )
+    if protocol in ("grpc", "http/protobuf"):
+        return protocol
+    if protocol:
+        logger.warning(
+            "otel-ml: OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported; using %s",
+            protocol, _DEFAULT_PROTOCOL,
+        )
+    return _DEFAULT_PROTOCOL
+
+
+def _parse_url(endpoint: str) -> SplitResult | None:
+    """The endpoint split into parts, or None if the exporters could not use it
+    (they would raise later, from a background thread or at the first export)."""
+    if any(char.isspace() or not char.isprintable() for char in endpoint):
+        return None
+    try:
         parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
-        is_http = parts.port == 4318 or parts.path.rstrip("/").startswith("/v1")
-        protocol = "http/protobuf" if is_http else "grpc"
-    return Destination(endpoint, protocol, exact_url=exact_url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts
+
+
+def _fall_back(reason: str) -> Destination:
+    destination = Destination(None, "file", data_dir())
+    logger.error("otel-ml: %s; writing %s instead", reason, destination.describe())
+    return destination
 
 
 def build_resource(service_name: str | None) -> Resource:
     attributes: dict[str, str] = {
         "service.instance.id": str(uuid.uuid4()),
         "telemetry.distro.name": "otel-ml",
-        "telemetry.distro.version": sdk_version(),
+        "telemetry.distro.version": __version__,
     }
     if isinstance(service_name, str) and service_name:
         attributes["service.name"] = service_name
@@ -130,10 +165,12 @@ def _span_exporter(resource: Resource, destination: Destination) -> SpanExporter
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         return OTLPSpanExporter(endpoint=_http_url(destination, "traces"))
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-        OTLPSpanExporter as GrpcSpanExporter,
-    )
-
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcSpanExporter,
+        )
+    except ImportError:
+        return _span_exporter(resource, _grpc_missing())
     return GrpcSpanExporter(endpoint=destination.endpoint, insecure=_insecure(destination))
 
 
@@ -146,11 +183,20 @@ def _metric_exporter(resource: Resource, destination: Destination) -> MetricExpo
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
         return OTLPMetricExporter(endpoint=_http_url(destination, "metrics"))
-    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-        OTLPMetricExporter as GrpcMetricExporter,
-    )
-
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+            OTLPMetricExporter as GrpcMetricExporter,
+        )
+    except ImportError:
+        return _metric_exporter(resource, _grpc_missing())
     return GrpcMetricExporter(endpoint=destination.endpoint, insecure=_insecure(destination))
+
+
+def _grpc_missing() -> Destination:
+    return _fall_back(
+        "OTLP/gRPC needs the gRPC exporter: pip install 'otel-ml[otlp-grpc]' "
+        "(or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)"
+    )
 
 
 def _http_url(destination: Destination, signal: str) -> str:

@@ -1,4 +1,9 @@
-"""``configure()`` and the :class:`Telemetry` handle it returns."""
+"""``configure()`` and the :class:`Telemetry` handle it returns.
+
+Only the OpenTelemetry API is imported here. The SDK, the exporters and
+protobuf (``otel-ml[otlp]``) are imported by ``configure()`` when it builds
+providers, so an app that brings its own providers never loads them.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,15 @@ import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import Meter, MeterProvider
-from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
-from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.trace import Tracer, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
-from otel_ml import providers
 from otel_ml._safety import report
+from otel_ml._version import __version__
 from otel_ml.cardinality import CardinalityCap
 from otel_ml.content import ContentPolicy, max_length_from_env
 from otel_ml.feedback import record_feedback
@@ -26,7 +29,9 @@ from otel_ml.pricing import PriceTable, PricingSource
 from otel_ml.semconv import LABEL_OVERFLOW
 from otel_ml.spans import GenerationSpan, InferenceSpan, Recorder, RetrievalSpan, new_label_cap
 from otel_ml.tenancy import TenantCap, tenant
-from otel_ml.tokens import DEFAULT_ENCODING, get_encoding
+
+if TYPE_CHECKING:
+    from otel_ml.providers import Destination
 
 logger = logging.getLogger("otel_ml")
 
@@ -53,7 +58,7 @@ class Telemetry:
         capture_content: bool = False,
         prices: PriceTable | None = None,
         max_tenants: int = 100,
-        destination: providers.Destination | None = None,
+        destination: Destination | None = None,
     ) -> None:
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
@@ -62,9 +67,8 @@ class Telemetry:
         self._owns = (
             owns_providers if isinstance(owns_providers, tuple) else (owns_providers,) * 2
         )
-        version = providers.sdk_version()
-        self.tracer: Tracer = tracer_provider.get_tracer(_SCOPE, version)
-        self.meter: Meter = meter_provider.get_meter(_SCOPE, version)
+        self.tracer: Tracer = tracer_provider.get_tracer(_SCOPE, __version__)
+        self.meter: Meter = meter_provider.get_meter(_SCOPE, __version__)
         self._recorder = Recorder(
             tracer=self.tracer,
             instruments=Instruments.create(self.meter),
@@ -208,12 +212,41 @@ def configure(
         if existing is not None and not existing._shutdown:
             _default = existing
             return existing
-        telemetry = _build(service_name, endpoint, tracer_provider, meter_provider,
-                           capture_content, pricing, max_tenants)
+        telemetry = _build_or_fall_back(service_name, endpoint, tracer_provider,
+                                        meter_provider, capture_content, pricing, max_tenants)
         _configured[key] = telemetry
         _default = telemetry
-    _prewarm_tokenizer()
     return telemetry
+
+
+def _build_or_fall_back(
+    service_name: str | None,
+    endpoint: str | None,
+    tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None,
+    capture_content: bool,
+    pricing: PricingSource,
+    max_tenants: int,
+) -> Telemetry:
+    """:func:`_build`, or, when it cannot, a Telemetry on the providers that
+    exist (the caller's, else the global ones): configure() never raises."""
+    try:
+        return _build(service_name, endpoint, tracer_provider, meter_provider,
+                      capture_content, pricing, max_tenants)
+    except ImportError as exc:
+        logger.error(
+            "otel-ml: configure() needs the OpenTelemetry SDK and OTLP exporter "
+            "(%s is missing): pip install 'otel-ml[otlp]'. Recording to the global "
+            "OpenTelemetry providers instead (no-op unless the app set them up)", exc.name,
+        )
+    except Exception as exc:
+        report("configure()", exc)
+    return Telemetry(
+        tracer_provider or trace.get_tracer_provider(),
+        meter_provider or metrics.get_meter_provider(),
+        owns_providers=False, capture_content=capture_content,
+        prices=_load_prices(pricing), max_tenants=max_tenants,
+    )
 
 
 def _build(
@@ -225,6 +258,8 @@ def _build(
     pricing: PricingSource,
     max_tenants: int,
 ) -> Telemetry:
+    from otel_ml import providers  # the OTel SDK: only now, and only here
+
     prices = _load_prices(pricing)
     owns = (tracer_provider is None, meter_provider is None)
     resource = providers.build_resource(service_name)
@@ -249,7 +284,7 @@ def _build(
     return telemetry
 
 
-def _announce(destination: providers.Destination) -> None:
+def _announce(destination: Destination) -> None:
     if destination.protocol == "file":
         logger.warning(
             "otel-ml: no OTLP endpoint set; writing %s (view with `otel-ml report %s`)",
@@ -269,6 +304,9 @@ def _install_globals(telemetry: Telemetry) -> None:
     """Make the first otel-ml-owned providers the process-wide ones, so that
     auto-instrumentation (FastAPI, httpx, ...) lands in the same pipeline.
     Providers someone else installed already are left alone."""
+    from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+
     if not isinstance(trace.get_tracer_provider(), SdkTracerProvider):
         trace.set_tracer_provider(telemetry.tracer_provider)
     if not isinstance(metrics.get_meter_provider(), SdkMeterProvider):
@@ -289,18 +327,6 @@ def _pricing_key(pricing: PricingSource) -> Any:
     if isinstance(pricing, Mapping):
         return id(pricing)
     return repr(pricing)
-
-
-def _prewarm_tokenizer() -> None:
-    """Build the default encoding off the request path (it takes ~0.3 s)."""
-
-    def load() -> None:
-        try:
-            get_encoding(DEFAULT_ENCODING)
-        except Exception as exc:
-            report("tokenizer prewarm", exc)
-
-    threading.Thread(target=load, name="otel-ml-tokenizer", daemon=True).start()
 
 
 def _forget(telemetry: Telemetry) -> None:

@@ -11,120 +11,40 @@ the ``otel_capture`` fixture available in any test suite::
 
 Each test gets fresh providers (no global state is touched) and the module
 level functions (``otel_ml.generation`` ...) use them for the test's duration.
+
+pytest imports this module at start-up wherever otel-ml is installed, so it
+imports nothing heavy: the OTel SDK (``otel-ml[otlp]``) loads with the first
+capture, and a suite that never asks for one runs without it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from opentelemetry.processor.baggage import BaggageSpanProcessor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    HistogramDataPoint,
-    InMemoryMetricReader,
-    NumberDataPoint,
-)
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_ml import semconv
-from otel_ml.pricing import PriceTable, PricingSource
-from otel_ml.telemetry import Telemetry, set_current
+from otel_ml.telemetry import set_current
 
-DataPoint = NumberDataPoint | HistogramDataPoint
+if TYPE_CHECKING:
+    from otel_ml._capture import Capture
+
+__all__ = ["Capture", "otel_capture", "otel_capture_factory"]
 
 
-class Capture:
-    """In-memory spans and metrics of one :class:`Telemetry`, with finders."""
+def __getattr__(name: str) -> Any:
+    if name == "Capture":  # ``from otel_ml.testing import Capture`` keeps working
+        from otel_ml._capture import Capture
 
-    def __init__(
-        self,
-        *,
-        capture_content: bool = False,
-        pricing: PricingSource = None,
-        max_tenants: int = 100,
-    ) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.reader = InMemoryMetricReader()
-        tracer_provider = TracerProvider()
-        tracer_provider.add_span_processor(
-            BaggageSpanProcessor(lambda key: key == semconv.TENANT_ID)
-        )
-        tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        meter_provider = MeterProvider(metric_readers=[self.reader])
-        self.telemetry = Telemetry(
-            tracer_provider,
-            meter_provider,
-            owns_providers=True,
-            capture_content=capture_content,
-            prices=PriceTable.load(pricing),
-            max_tenants=max_tenants,
-        )
-
-    # --- spans -------------------------------------------------------------
-    def spans(
-        self, name: str | None = None, attributes: Mapping[str, Any] | None = None
-    ) -> list[ReadableSpan]:
-        """Finished spans, optionally filtered by name and attribute values."""
-        found = []
-        for span in self.exporter.get_finished_spans():
-            if name is not None and span.name != name:
-                continue
-            span_attributes = span.attributes or {}
-            if all(span_attributes.get(k) == v for k, v in (attributes or {}).items()):
-                found.append(span)
-        return found
-
-    def span(self, name: str) -> ReadableSpan:
-        """The one finished span called ``name`` (fails if there are 0 or several)."""
-        found = self.spans(name)
-        names = sorted({span.name for span in self.exporter.get_finished_spans()})
-        assert len(found) == 1, f"expected 1 span {name!r}, found {len(found)}; spans: {names}"
-        return found[0]
-
-    # --- metrics -----------------------------------------------------------
-    def points(self, metric: str, attributes: Mapping[str, Any] | None = None) -> list[DataPoint]:
-        """Data points of ``metric`` whose attributes include ``attributes``."""
-        data = self.reader.get_metrics_data()
-        found: list[DataPoint] = []
-        for resource_metrics in data.resource_metrics if data else []:
-            for scope_metrics in resource_metrics.scope_metrics:
-                for item in scope_metrics.metrics:
-                    if item.name != metric:
-                        continue
-                    for point in item.data.data_points:
-                        point_attributes = point.attributes or {}
-                        if all(point_attributes.get(k) == v for k, v in (attributes or {}).items()):
-                            found.append(point)  # type: ignore[arg-type]
-        return found
-
-    def metric_sum(self, metric: str, attributes: Mapping[str, Any] | None = None) -> float:
-        """Sum of a counter's values, or of a histogram's recorded values."""
-        total = 0.0
-        for point in self.points(metric, attributes):
-            total += point.sum if isinstance(point, HistogramDataPoint) else point.value
-        return total
-
-    def metric_count(self, metric: str, attributes: Mapping[str, Any] | None = None) -> int:
-        """Number of values recorded into a histogram."""
-        return sum(
-            point.count for point in self.points(metric, attributes)
-            if isinstance(point, HistogramDataPoint)
-        )
-
-    def clear(self) -> None:
-        self.exporter.clear()
-
-    def shutdown(self) -> None:
-        self.telemetry.shutdown()
+        return Capture
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @pytest.fixture
 def otel_capture() -> Iterator[Capture]:
     """A fresh in-memory :class:`Capture`, installed as otel-ml's current Telemetry."""
+    from otel_ml._capture import Capture
+
     capture = Capture()
     previous = set_current(capture.telemetry)
     try:
@@ -137,6 +57,8 @@ def otel_capture() -> Iterator[Capture]:
 @pytest.fixture
 def otel_capture_factory() -> Iterator[Any]:
     """Build captures with options: ``otel_capture_factory(capture_content=True)``."""
+    from otel_ml._capture import Capture
+
     made: list[Capture] = []
     previous = set_current(None)
 

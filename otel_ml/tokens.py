@@ -7,6 +7,13 @@ and adds a network call to a request path. otel-ml therefore ships the two
 rank files it needs, gzipped, inside the package (taken from the MIT-licensed
 ``bpe-openai`` 0.1.4 wheel) and verifies each against the upstream sha256
 that tiktoken itself pins before building the encoding.
+
+tiktoken is an optional dependency (``otel-ml[tokens]``) and is imported on the
+first local count, never at ``import otel_ml``: building an encoding holds the
+interpreter lock for about 0.3 s, which must not land on an app's first
+requests unless a count is really needed. Without tiktoken, a local count is a
+length-based estimate (about 4 characters per token), flagged
+``llm.usage.estimated`` like every local count, and a warning names the extra.
 """
 
 from __future__ import annotations
@@ -14,11 +21,17 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import logging
+import math
 import threading
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
-import tiktoken
+if TYPE_CHECKING:
+    import tiktoken
+
+logger = logging.getLogger("otel_ml")
 
 _ENDOFTEXT = "<|endoftext|>"
 _ENDOFPROMPT = "<|endofprompt|>"
@@ -90,8 +103,12 @@ _MODEL_PREFIXES: tuple[tuple[str, str], ...] = (
     ("text-embedding-ada", "cl100k_base"),
 )
 
+# OpenAI's own rule of thumb for English text; only used without tiktoken.
+_CHARS_PER_TOKEN = 4
+
 _lock = threading.Lock()
 _loaded: dict[str, tiktoken.Encoding] = {}
+_tiktoken_missing = False
 
 
 class TokenizerDataError(RuntimeError):
@@ -127,10 +144,33 @@ def count_tokens(text: str, model: str) -> int:
     """
     if not text:
         return 0
-    return len(get_encoding(encoding_name_for_model(model)).encode_ordinary(text))
+    if _tiktoken_missing:
+        return _approximate(text)
+    try:
+        encoding = get_encoding(encoding_name_for_model(model))
+    except ImportError:
+        _warn_tiktoken_missing()
+        return _approximate(text)
+    return len(encoding.encode_ordinary(text))
+
+
+def _approximate(text: str) -> int:
+    return math.ceil(len(text) / _CHARS_PER_TOKEN)
+
+
+def _warn_tiktoken_missing() -> None:
+    global _tiktoken_missing
+    if not _tiktoken_missing:
+        _tiktoken_missing = True
+        logger.warning(
+            "otel-ml: tiktoken is not installed, so token counts the provider did not report "
+            "are estimated from text length; install 'otel-ml[tokens]' for exact local counts"
+        )
 
 
 def _build(spec: _EncodingSpec) -> tiktoken.Encoding:
+    import tiktoken
+
     return tiktoken.Encoding(
         name=spec.name,
         pat_str=spec.pat_str,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -143,29 +143,42 @@ def _attributes(pairs: Any) -> dict[str, Any]:
 # --- destination and protocol --------------------------------------------------------------------
 
 
+PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
+
+
+# http/protobuf unless OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL says otherwise: the
+# default of the OTLP exporter specification, whatever the port.
 @pytest.mark.parametrize(
     ("argument", "env", "expected"),
     [
-        ("http://collector:4317", {}, ("http://collector:4317", "grpc")),
-        ("collector:4317", {}, ("collector:4317", "grpc")),
-        ("https://otlp.example.com", {}, ("https://otlp.example.com", "grpc")),
         ("http://collector:4318", {}, ("http://collector:4318", "http/protobuf")),
+        ("collector:4318", {}, ("collector:4318", "http/protobuf")),
+        ("https://otlp.example.com", {}, ("https://otlp.example.com", "http/protobuf")),
         ("http://gateway:8080/v1", {}, ("http://gateway:8080/v1", "http/protobuf")),
         (
             None,
             {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://env:4318"},
             ("http://env:4318", "http/protobuf"),
         ),
-        (None, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://env:4317"}, ("http://env:4317", "grpc")),
+        (
+            None,
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://env:4317", PROTOCOL: "grpc"},
+            ("http://env:4317", "grpc"),
+        ),
         (
             "http://arg:4317",
-            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://env:4318"},
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://env:4318", PROTOCOL: "grpc"},
             ("http://arg:4317", "grpc"),
         ),
         (
             "http://c:4317",
             {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
             ("http://c:4317", "http/protobuf"),
+        ),
+        (
+            "http://c:4318",
+            {PROTOCOL: "http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"},
+            ("http://c:4318", "grpc"),
         ),
         ("http://c:4318", {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, ("http://c:4318", "grpc")),
         (
@@ -190,14 +203,34 @@ def test_endpoint_and_protocol_resolution(
     assert destination.describe() == f"OTLP {expected[1]} to {expected[0]}"
 
 
-def test_unsupported_protocol_falls_back_by_endpoint_with_a_warning(
+def test_unsupported_protocol_falls_back_to_the_default_with_a_warning(
     fresh_globals: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
     caplog.set_level(logging.WARNING, logger="otel_ml")
-    destination = providers.resolve_destination("http://c:4318")
+    destination = providers.resolve_destination("http://c:4317")
     assert destination.protocol == "http/protobuf"
-    assert any("http/json" in record.getMessage() for record in caplog.records)
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("http/json" in message for message in messages)
+    assert any("4317, the OTLP/gRPC port" in message for message in messages)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://collector:abc", "http://collector:99999", "ftp://collector:4318", "http://",
+     "http://coll ector:4318", "http://collector:4318\n", "://nohost"],
+)
+def test_an_endpoint_that_is_not_a_url_falls_back_to_the_embedded_default(
+    fresh_globals: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    endpoint: str,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="otel_ml")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+    from_env = providers.resolve_destination(None)
+    from_argument = providers.resolve_destination(endpoint)
+    for destination in (from_env, from_argument):
+        assert (destination.protocol, destination.directory) == ("file", fresh_globals)
+    assert any("is not a valid URL" in record.getMessage() for record in caplog.records)
 
 
 def test_no_endpoint_means_the_embedded_default(fresh_globals: Path) -> None:
@@ -329,9 +362,12 @@ def grpc_receiver() -> Iterator[GrpcReceiver]:
 
 # Receivers come first in the signatures: set up before, torn down after the
 # Telemetry, so that its final export at shutdown has somewhere to go.
-def test_grpc_is_the_default_protocol(
-    grpc_receiver: GrpcReceiver, make_telemetry: Callable[..., Telemetry]
+def test_grpc_when_the_protocol_variable_says_so(
+    grpc_receiver: GrpcReceiver,
+    make_telemetry: Callable[..., Telemetry],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
     telemetry = make_telemetry(service_name="rag-api", endpoint=grpc_receiver.endpoint)
     assert telemetry.destination is not None
     assert telemetry.destination.protocol == "grpc"
@@ -349,12 +385,11 @@ def test_grpc_is_the_default_protocol(
     assert {semconv.METRIC_TOKEN_USAGE, semconv.METRIC_COST} <= names
 
 
-def test_http_protobuf_when_the_protocol_variable_says_so(
+def test_http_protobuf_is_the_default_protocol(
     http_receiver: HttpReceiver,
     make_telemetry: Callable[..., Telemetry],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cret")
     telemetry = make_telemetry(service_name="rag-api", endpoint=http_receiver.endpoint)
     _priced_call(telemetry)
@@ -477,11 +512,7 @@ def test_resource_attributes(
     assert resource["team"] == "ml"
     assert str(uuid.UUID(str(resource["service.instance.id"]))) == resource["service.instance.id"]
     assert resource["telemetry.distro.name"] == "otel-ml"
-    try:
-        expected_version = version("otel-ml")
-    except PackageNotFoundError:
-        expected_version = "0.0.0+local"
-    assert resource["telemetry.distro.version"] == expected_version
+    assert resource["telemetry.distro.version"] == version("otel-ml")
 
 
 def test_service_name_from_the_environment_unless_given(

@@ -1,0 +1,113 @@
+"""In-memory spans and metrics of one :class:`otel_ml.Telemetry`, for tests.
+
+Kept apart from :mod:`otel_ml.testing` (the pytest plugin, which pytest imports
+at start-up in every project that has otel-ml installed) because it needs the
+OTel SDK: the plugin imports this module only when a test asks for a capture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.processor.baggage import BaggageSpanProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    HistogramDataPoint,
+    InMemoryMetricReader,
+    NumberDataPoint,
+)
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_ml import semconv
+from otel_ml.pricing import PriceTable, PricingSource
+from otel_ml.telemetry import Telemetry
+
+DataPoint = NumberDataPoint | HistogramDataPoint
+
+
+class Capture:
+    """In-memory spans and metrics of one :class:`Telemetry`, with finders."""
+
+    def __init__(
+        self,
+        *,
+        capture_content: bool = False,
+        pricing: PricingSource = None,
+        max_tenants: int = 100,
+    ) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.reader = InMemoryMetricReader()
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(
+            BaggageSpanProcessor(lambda key: key == semconv.TENANT_ID)
+        )
+        tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        meter_provider = MeterProvider(metric_readers=[self.reader])
+        self.telemetry = Telemetry(
+            tracer_provider,
+            meter_provider,
+            owns_providers=True,
+            capture_content=capture_content,
+            prices=PriceTable.load(pricing),
+            max_tenants=max_tenants,
+        )
+
+    # --- spans -------------------------------------------------------------
+    def spans(
+        self, name: str | None = None, attributes: Mapping[str, Any] | None = None
+    ) -> list[ReadableSpan]:
+        """Finished spans, optionally filtered by name and attribute values."""
+        found = []
+        for span in self.exporter.get_finished_spans():
+            if name is not None and span.name != name:
+                continue
+            span_attributes = span.attributes or {}
+            if all(span_attributes.get(k) == v for k, v in (attributes or {}).items()):
+                found.append(span)
+        return found
+
+    def span(self, name: str) -> ReadableSpan:
+        """The one finished span called ``name`` (fails if there are 0 or several)."""
+        found = self.spans(name)
+        names = sorted({span.name for span in self.exporter.get_finished_spans()})
+        assert len(found) == 1, f"expected 1 span {name!r}, found {len(found)}; spans: {names}"
+        return found[0]
+
+    # --- metrics -----------------------------------------------------------
+    def points(self, metric: str, attributes: Mapping[str, Any] | None = None) -> list[DataPoint]:
+        """Data points of ``metric`` whose attributes include ``attributes``."""
+        data = self.reader.get_metrics_data()
+        found: list[DataPoint] = []
+        for resource_metrics in data.resource_metrics if data else []:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for item in scope_metrics.metrics:
+                    if item.name != metric:
+                        continue
+                    for point in item.data.data_points:
+                        point_attributes = point.attributes or {}
+                        if all(point_attributes.get(k) == v for k, v in (attributes or {}).items()):
+                            found.append(point)  # type: ignore[arg-type]
+        return found
+
+    def metric_sum(self, metric: str, attributes: Mapping[str, Any] | None = None) -> float:
+        """Sum of a counter's values, or of a histogram's recorded values."""
+        total = 0.0
+        for point in self.points(metric, attributes):
+            total += point.sum if isinstance(point, HistogramDataPoint) else point.value
+        return total
+
+    def metric_count(self, metric: str, attributes: Mapping[str, Any] | None = None) -> int:
+        """Number of values recorded into a histogram."""
+        return sum(
+            point.count for point in self.points(metric, attributes)
+            if isinstance(point, HistogramDataPoint)
+        )
+
+    def clear(self) -> None:
+        self.exporter.clear()
+
+    def shutdown(self) -> None:
+        self.telemetry.shutdown()
