@@ -6,16 +6,16 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml demo_rag/pyproject.toml | sha256sum | cut -c1-12)
 
 .PHONY: venv demo test lint unit backends stack stack-down bench clean
 
 venv: $(STAMP)
-$(STAMP): pyproject.toml
-	@echo "==> creating $(VENV) and installing otel-ml[dev]"
+$(STAMP): pyproject.toml demo_rag/pyproject.toml
+	@echo "==> creating $(VENV) and installing otel-ml[dev] and the demo (demo_rag/)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./demo_rag
 	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: venv

@@ -38,7 +38,7 @@ def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: otel-ml")
-    for name, (_, help_text) in cli.SUBCOMMANDS.items():
+    for name, (_, help_text, _) in cli.SUBCOMMANDS.items():
         assert name in out
         assert help_text in out
     assert "--verbose" in out
