@@ -236,7 +236,7 @@ def test_one_time_per_chunk_point_per_chunk_after_the_first(otel_capture: Captur
 
 
 class _FakeClock:
-    """Stands in for ``time`` inside otel_ml.spans so gaps are exact."""
+    """Stands in for ``time`` inside otel_ml.spans' modules so gaps are exact."""
 
     def __init__(self, now: float) -> None:
         self.now = now
@@ -249,7 +249,9 @@ def test_chunk_timings_are_exact_under_a_controlled_clock(
     otel_capture: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = _FakeClock(100.0)
-    monkeypatch.setattr(spans, "time", SimpleNamespace(perf_counter=clock.perf_counter))
+    fake_time = SimpleNamespace(perf_counter=clock.perf_counter)
+    monkeypatch.setattr(spans._scope, "time", fake_time)  # span start
+    monkeypatch.setattr(spans._generation, "time", fake_time)  # chunks and the end
     arrivals = (100.2, 100.25, 100.35, 100.6)
     with otel_ml.generation(model=MODEL, provider="openai", stream=True) as g:
         for index, arrival in enumerate(arrivals):

@@ -457,7 +457,7 @@ def test_broken_tokenizer_never_reaches_the_app(
     def broken(text: str, model: str) -> int:
         raise OSError("tokenizer data missing")
 
-    monkeypatch.setattr("otel_ml.spans.count_tokens", broken)
+    monkeypatch.setattr("otel_ml.spans._generation_emit.count_tokens", broken)
     with otel_ml.generation(model="gpt-4o-mini", provider="openai", prompt="q") as g:
         g.output("an answer")
     assert len(otel_capture.spans()) == 1  # the span still ends
