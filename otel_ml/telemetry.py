@@ -258,10 +258,34 @@ def _build(
     pricing: PricingSource,
     max_tenants: int,
 ) -> Telemetry:
-    from otel_ml import providers  # the OTel SDK: only now, and only here
-
     prices = _load_prices(pricing)
     owns = (tracer_provider is None, meter_provider is None)
+    destination = None
+    if tracer_provider is None or meter_provider is None:
+        tracer_provider, meter_provider, destination = _build_providers(
+            service_name, endpoint, tracer_provider, meter_provider
+        )
+    telemetry = Telemetry(
+        tracer_provider, meter_provider, owns_providers=owns, capture_content=capture_content,
+        prices=prices, max_tenants=max_tenants, destination=destination,
+    )
+    if all(owns):
+        _install_globals(telemetry)
+    if any(owns):
+        atexit.register(telemetry.shutdown)
+    return telemetry
+
+
+def _build_providers(
+    service_name: str | None,
+    endpoint: str | None,
+    tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None,
+) -> tuple[TracerProvider, MeterProvider, Destination | None]:
+    """SDK providers for the signals the caller brought none for; imports the
+    OTel SDK, so it runs only when one is needed."""
+    from otel_ml import providers
+
     resource = providers.build_resource(service_name)
     destination = None
     if tracer_provider is None:
@@ -273,15 +297,7 @@ def _build(
         meter_provider = providers.build_meter_provider(resource, metrics_destination)
         if metrics_destination != destination:
             _announce(metrics_destination)
-    telemetry = Telemetry(
-        tracer_provider, meter_provider, owns_providers=owns, capture_content=capture_content,
-        prices=prices, max_tenants=max_tenants, destination=destination,
-    )
-    if all(owns):
-        _install_globals(telemetry)
-    if any(owns):
-        atexit.register(telemetry.shutdown)
-    return telemetry
+    return tracer_provider, meter_provider, destination
 
 
 def _announce(destination: Destination) -> None:
