@@ -10,11 +10,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Only what the package needs: the image does not change when tests or docs do.
+# Only what the packages need: the image does not change when tests or docs do.
+# Two distributions: the otel-ml SDK (repo root) and the demo (demo_rag/).
 COPY pyproject.toml README.md ./
 COPY otel_ml ./otel_ml
 COPY demo_rag ./demo_rag
-RUN pip install ".[demo]"
+RUN pip install . ./demo_rag
 
 # Not root: the services need no privileges.
 RUN useradd --system --uid 10001 --no-create-home otelml

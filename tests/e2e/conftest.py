@@ -97,7 +97,7 @@ def alertmanager(stack: Stack, http: httpx.Client) -> Alertmanager:
 @pytest.fixture(scope="session")
 def services(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     with launch(
-        otlp_endpoint=stack.urls.otlp_grpc,
+        otlp_endpoint=stack.urls.otlp_http,
         tenants=TENANTS,
         env=DEMO_ENV,
         log_dir=tmp_path_factory.mktemp("demo-logs"),
@@ -122,7 +122,7 @@ def traffic(services: Services, http: httpx.Client) -> Traffic:
 @pytest.fixture(scope="session")
 def drift_emitted(stack: Stack) -> dict[str, str]:
     """A drift monitor's gauges and counters, exported once through the collector."""
-    return emit("drift", stack.urls.otlp_grpc)
+    return emit("drift", stack.urls.otlp_http)
 
 
 @pytest.fixture

@@ -56,6 +56,7 @@ RULES_FILE = "drift.yml"
 FAST_FOR = "10s"
 FAST_FOR_S = 10.0
 RUN_LABEL = "e2e_run"  # the resource attribute e2e.run, as the collector's exporter names it
+FEATURE_LABEL = semconv.DRIFT_FEATURE.replace(".", "_")  # ml.feature.name, likewise
 # Not the session traffic's tenants: this test's spend and votes stay apart in
 # every per-tenant series.
 TENANTS = ("drift-north", "drift-south")
@@ -172,7 +173,7 @@ def run_id() -> str:
 def drift_services(stack: Stack, run_id: str, tmp_path: Path) -> Iterator[Services]:
     env = {**ENV, "OTEL_RESOURCE_ATTRIBUTES": f"e2e.run={run_id}"}
     with launch(
-        otlp_endpoint=stack.urls.otlp_grpc, tenants=TENANTS, env=env, log_dir=tmp_path / "logs"
+        otlp_endpoint=stack.urls.otlp_http, tenants=TENANTS, env=env, log_dir=tmp_path / "logs"
     ) as running:
         yield running
 
@@ -200,7 +201,7 @@ def verdicts_after(
     fresh = f"{series} and (timestamp({series}) >= {after:.3f})"
 
     def fetch() -> dict[str, float]:
-        return {feature: v for (feature,), v in prometheus.values(fresh, ("feature",)).items()}
+        return {feature: v for (feature,), v in prometheus.values(fresh, (FEATURE_LABEL,)).items()}
 
     return poll(fetch, done, timeout=METRIC_TIMEOUT_S, what=f"drift verdicts: {fresh}")
 
@@ -213,7 +214,7 @@ def _ours(alerts: list[dict[str, Any]], run_id: str) -> list[dict[str, Any]]:
 
 
 def _features(alerts: list[dict[str, Any]]) -> set[str]:
-    return {a["labels"]["feature"] for a in alerts}
+    return {a["labels"][FEATURE_LABEL] for a in alerts}
 
 
 def test_drift_phase_fires_the_drift_alert_into_alertmanager(
@@ -260,7 +261,7 @@ def test_drift_phase_fires_the_drift_alert_into_alertmanager(
     for alert in firing:
         labels = alert["labels"]
         assert labels["service_name"] == api.SERVICE_NAME and labels["severity"] == "warning"
-        assert labels["feature"] in alert["annotations"]["summary"]
+        assert labels[FEATURE_LABEL] in alert["annotations"]["summary"]
 
     # ... reaches Alertmanager ...
     held = poll(

@@ -33,7 +33,7 @@ def leaked() -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def stored(stack: Stack, jaeger: Jaeger, leaked: tuple[str, str]) -> dict[str, Any]:
     email, api_key = leaked
-    sent = emit("redaction", stack.urls.otlp_grpc, "--email", email, "--api-key", api_key)
+    sent = emit("redaction", stack.urls.otlp_http, "--email", email, "--api-key", api_key)
     trace = jaeger.wait_trace(sent["trace_id"], SERVICES)
     assert len(trace.spans) == 3, [s.operation for s in trace.spans]  # root, retrieval, chat
     return jaeger.raw_trace(sent["trace_id"])

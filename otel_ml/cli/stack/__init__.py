@@ -6,7 +6,7 @@ stack down``; ``--detach`` runs the same runner in the background. The e2e
 tests use the Python API::
 
     with Stack(tmp_dir, ports=Ports.free()) as stack:
-        otlp = stack.urls.otlp_grpc              # http://127.0.0.1:<port>
+        otlp = stack.urls.otlp_http              # http://127.0.0.1:<port>
         ...
 
 One module per job: :mod:`.ports` (every port, from the environment or

@@ -127,8 +127,8 @@ def _print_ready(stack: Stack) -> None:
     urls = stack.urls
     print(
         "otel-ml stack is up\n"
-        f"  OTLP gRPC     {urls.otlp_grpc}  (OTEL_EXPORTER_OTLP_ENDPOINT={urls.otlp_grpc})\n"
-        f"  OTLP HTTP     {urls.otlp_http}\n"
+        f"  OTLP HTTP     {urls.otlp_http}  (OTEL_EXPORTER_OTLP_ENDPOINT={urls.otlp_http})\n"
+        f"  OTLP gRPC     {urls.otlp_grpc}  (with OTEL_EXPORTER_OTLP_PROTOCOL=grpc)\n"
         f"  Jaeger        {urls.jaeger}\n"
         f"  Prometheus    {urls.prometheus}\n"
         f"  Alertmanager  {urls.alertmanager}\n"
