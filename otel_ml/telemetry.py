@@ -241,12 +241,20 @@ def _build_or_fall_back(
         )
     except Exception as exc:
         report("configure()", exc)
-    return Telemetry(
-        tracer_provider or trace.get_tracer_provider(),
-        meter_provider or metrics.get_meter_provider(),
-        owns_providers=False, capture_content=capture_content,
-        prices=_load_prices(pricing), max_tenants=max_tenants,
-    )
+    prices = _load_prices(pricing)
+    try:
+        return Telemetry(
+            tracer_provider or trace.get_tracer_provider(),
+            meter_provider or metrics.get_meter_provider(),
+            owns_providers=False, capture_content=capture_content,
+            prices=prices, max_tenants=max_tenants,
+        )
+    except Exception as exc:  # the caller's providers are broken: the global ones
+        report("configure() with the given providers", exc)
+        return Telemetry(
+            trace.get_tracer_provider(), metrics.get_meter_provider(), owns_providers=False,
+            capture_content=capture_content, prices=prices, max_tenants=max_tenants,
+        )
 
 
 def _build(
