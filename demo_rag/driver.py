@@ -353,7 +353,7 @@ def _print_otlp_summary(summary: Summary, endpoint: str) -> None:
             print(f"a typical trace:  {jaeger}/trace/{typical.trace_id}")
     print(f"all traces:       {jaeger}/search?service={api.SERVICE_NAME}")
     print(f"cost per tenant:  {grafana} (Grafana, docker compose) or the Prometheus query "
-          "sum by (tenant_id) (llm_cost_USD_total)")
+          "sum by (tenant_id) (llm_cost_usd_total)")
 
 
 def _exit_cleanly_on_sigterm() -> None:

@@ -53,7 +53,8 @@ class Instruments:
             ),
             cost=meter.create_counter(
                 semconv.METRIC_COST,
-                unit="USD",
+                # An annotation: no unit suffix in Prometheus (llm_cost_usd_total).
+                unit="{USD}",
                 description="Estimated LLM cost from token usage and the price table.",
             ),
             cost_unpriced=meter.create_counter(

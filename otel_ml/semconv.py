@@ -5,6 +5,12 @@ renamed upstream (they moved to open-telemetry/semantic-conventions-genai after
 v1.41). Keeping every name here means a rename is a one-line change. Names
 follow semconv v1.41 where a convention exists; ``rag.*``, ``llm.*``, ``ml.*``
 and ``tenant.id`` are otel-ml's own.
+
+Where each name was verified is noted per group. tests/unit/test_semconv.py pins
+every convention name to the constant of ``opentelemetry-semantic-conventions``
+(its ``_incubating`` modules are not imported here: they are not a dependency of
+``import otel_ml``, and they mark the GenAI names deprecated while they move), or,
+for names newer than that package, to the literal checked upstream.
 """
 
 from __future__ import annotations
@@ -12,16 +18,24 @@ from __future__ import annotations
 from typing import Final
 
 # --- GenAI attributes (semconv v1.41) ---------------------------------------
+# Verified: equal to opentelemetry-semantic-conventions 0.66b2
+# (opentelemetry.semconv._incubating.attributes.gen_ai_attributes, pinned by
+# tests/unit/test_semconv.py) and still named so on semantic-conventions-genai
+# main (docs/gen-ai/client-inference.md @024a4f9, model/gen-ai/events.yaml @0387091).
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
 GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
 GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
 GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+# Sampling top-k of an inference request only (an int on genai main, #217); a
+# retrieval span's top-k is GEN_AI_RETRIEVAL_TOP_K there.
 GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
 GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
 GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
 GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
 GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
 GEN_AI_DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
 GEN_AI_RETRIEVAL_DOCUMENTS: Final = "gen_ai.retrieval.documents"
@@ -29,9 +43,35 @@ GEN_AI_RETRIEVAL_QUERY_TEXT: Final = "gen_ai.retrieval.query.text"
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
-# Proposed in semantic-conventions-genai PR #443 (open); no accepted name yet.
+# Evaluations: the gen_ai.evaluation.result event (parented to the evaluated span,
+# or carrying gen_ai.response.id) and its attributes.
+EVENT_GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
+GEN_AI_EVALUATION_NAME: Final = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
+
+# --- GenAI attributes newer than the installed package ------------------------
+# Verified on semantic-conventions-genai main (no tagged release):
+# docs/gen-ai/non-normative/migration.md @32c328e and
+# docs/gen-ai/client-inference.md @024a4f9. The package (0.66b2) still has the
+# v1.41 names gen_ai.usage.cache_creation.input_tokens and, on retrieval spans,
+# gen_ai.request.top_k.
+# cache_creation -> cache_write: genai PR #440.
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+# gen_ai.request.top_k -> gen_ai.retrieval.top_k on retrieval spans: genai PR #217.
+GEN_AI_RETRIEVAL_TOP_K: Final = "gen_ai.retrieval.top_k"
+
+# --- cost (no accepted convention) --------------------------------------------
+# Proposed in semantic-conventions-genai PR #443 (with a histogram
+# gen_ai.client.operation.cost); not in the registry as far as could be verified
+# (model/gen-ai/registry.yaml @e8fc575): no accepted name yet.
 GEN_AI_USAGE_COST_AMOUNT: Final = "gen_ai.usage.cost.amount"
 GEN_AI_USAGE_COST_CURRENCY: Final = "gen_ai.usage.cost.currency"
+
+# --- general attributes (semconv, Stable) -------------------------------------
+# Verified: equal to opentelemetry.semconv.attributes.error_attributes and
+# server_attributes (stable modules), pinned by tests/unit/test_semconv.py.
 ERROR_TYPE: Final = "error.type"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
@@ -47,6 +87,9 @@ TOKEN_TYPE_INPUT: Final = "input"
 TOKEN_TYPE_OUTPUT: Final = "output"
 
 # --- otel-ml attributes -------------------------------------------------------
+# No OpenTelemetry convention exists for these (no tenant attribute, core#162; no
+# classic-ML or drift conventions), so they live in otel-ml's own namespaces:
+# llm.* and rag.* for LLM/RAG, ml.* for classic models and drift.
 TENANT_ID: Final = "tenant.id"
 LLM_TIME_PER_OUTPUT_CHUNK_MEAN: Final = "llm.time_per_output_chunk.mean"
 LLM_OUTPUT_CHUNK_COUNT: Final = "llm.output_chunk.count"
@@ -60,9 +103,16 @@ RAG_GROUNDEDNESS_SCORE: Final = "rag.groundedness.score"
 RAG_FEEDBACK_KIND: Final = "rag.feedback.kind"
 RAG_FEEDBACK_SCORE: Final = "rag.feedback.score"
 RAG_FEEDBACK_TRACE_ID: Final = "rag.feedback.trace_id"
-ML_MODEL: Final = "model"
-ML_PREDICTION: Final = "prediction"
-FEEDBACK_KIND: Final = "kind"
+# Classic model inference (inference span, prediction_count, inference_latency);
+# ML_MODEL is also the usual attribute of a drift monitor. These were the bare
+# "model" and "prediction" (CHANGELOG.md).
+ML_MODEL: Final = "ml.model.name"
+# The bounded predicted label (scores as one-decimal buckets). Also the name of a
+# drift monitor's prediction stream (its "feature").
+ML_PREDICTION: Final = "ml.prediction.label"
+# Feedback kind on the rag.feedback metric: the same name as on the feedback span
+# (was the bare "kind").
+FEEDBACK_KIND: Final = RAG_FEEDBACK_KIND
 
 # Value tenant.id takes on metrics once max_tenants distinct values were seen.
 TENANT_OVERFLOW: Final = "__overflow__"
@@ -74,21 +124,35 @@ SPAN_INFERENCE: Final = "inference {model}"
 SPAN_FEEDBACK: Final = "feedback {kind}"
 
 # --- metrics (client, semconv v1.41) -----------------------------------------
+# Verified: equal to opentelemetry.semconv._incubating.metrics.gen_ai_metrics
+# (0.66b2), pinned by tests/unit/test_semconv.py. genai main renames the inference
+# ones (gen_ai.client.inference.duration / .time_to_first_chunk /
+# .time_per_output_chunk, PR #521) and replaces gen_ai.client.token.usage with
+# gen_ai.client.inference.usage.* counters (PR #374), in no released
+# instrumentation yet (migration.md @32c328e): the v1.41 names stay the default.
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
 METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
 # --- metrics (server, semconv v1.41; emitted by the demo llm service) --------
+# Verified as above (gen_ai_metrics 0.66b2); unchanged on genai main.
 METRIC_SERVER_REQUEST_DURATION: Final = "gen_ai.server.request.duration"
 METRIC_SERVER_TIME_TO_FIRST_TOKEN: Final = "gen_ai.server.time_to_first_token"
 METRIC_SERVER_TIME_PER_OUTPUT_TOKEN: Final = "gen_ai.server.time_per_output_token"
 # --- metrics (otel-ml) ------------------------------------------------------
-METRIC_COST: Final = "llm.cost"
+# Prometheus names (collector prometheus exporter, UnderscoreEscapingWithSuffixes)
+# are listed in docs/sdk.md; tests/config/test_metric_names.py checks every rule
+# and dashboard query against them.
+# The currency is in the name, the unit is the annotation {USD}: an annotation adds
+# no Prometheus suffix, so the counter is llm_cost_usd_total (unit "USD" made it
+# llm_cost_USD_total).
+METRIC_COST: Final = "llm.cost.usd"
 METRIC_COST_UNPRICED: Final = "llm.cost.unpriced"
 METRIC_RETRIEVAL_DOCUMENT_COUNT: Final = "rag.retrieval.document_count"
 METRIC_RETRIEVAL_SCORE: Final = "rag.retrieval.score"
 METRIC_GROUNDEDNESS: Final = "rag.groundedness.score"
 METRIC_FEEDBACK: Final = "rag.feedback"
+# Historical names without a namespace, kept (documented in docs/sdk.md).
 METRIC_PREDICTION_COUNT: Final = "prediction_count"
 METRIC_INFERENCE_LATENCY: Final = "inference_latency"
 # drift and data quality (otel_ml.drift)
@@ -102,9 +166,11 @@ METRIC_MODEL_ACCURACY: Final = "ml.model.accuracy"
 METRIC_MODEL_PRECISION: Final = "ml.model.precision"
 METRIC_MODEL_RECALL: Final = "ml.model.recall"
 METRIC_PREDICTION_RATE: Final = "ml.prediction.positive_rate"
-DRIFT_FEATURE: Final = "feature"
-DRIFT_METHOD: Final = "method"
-SCHEMA_VIOLATION_KIND: Final = "kind"
+# Attributes of the drift and data-quality metrics (were the bare "feature",
+# "method" and "kind").
+DRIFT_FEATURE: Final = "ml.feature.name"
+DRIFT_METHOD: Final = "ml.drift.method"
+SCHEMA_VIOLATION_KIND: Final = "ml.data.schema_violation.kind"
 
 # --- bucket boundaries (semconv v1.41 advice) --------------------------------
 DURATION_BUCKETS: Final = (

@@ -5,7 +5,8 @@ Budgets live in ``collector-config/budgets.yaml`` because the people who set
 them are not the people who write PromQL. Prometheus cannot read that file,
 so this script turns it into constant recording rules
 (``otel_ml:tenant_budget_usd{tenant_id="acme"}``) that the cost alert in
-``rules/llm.yml`` and the Grafana budget lines join against.
+``rules/llm.yml`` (on ``llm_cost_usd_total``, the SDK's ``llm.cost.usd``
+counter) and the Grafana budget lines join against.
 
 Run it after editing the budgets; ``--check`` (used by the config tests)
 fails while the committed rule file is stale. It depends only on PyYAML, not
@@ -66,9 +67,11 @@ def parse_budgets(data: Any) -> Budgets:
         raise BudgetError(f"unknown keys in budgets file: {sorted(unknown)}")
     currency = data.get("currency", CURRENCY)
     if currency != CURRENCY:
-        # llm.cost is recorded in USD; another currency would silently
-        # compare amounts in different units.
-        raise BudgetError(f"currency must be {CURRENCY} (llm.cost is in USD), got {currency!r}")
+        # llm.cost.usd (llm_cost_usd_total) is recorded in USD; another currency
+        # would silently compare amounts in different units.
+        raise BudgetError(
+            f"currency must be {CURRENCY} (llm.cost.usd is in USD), got {currency!r}"
+        )
     tenants_raw = data.get("tenants") or {}
     if not isinstance(tenants_raw, Mapping):
         raise BudgetError("'tenants' must map tenant ids to daily USD budgets")

@@ -15,9 +15,11 @@ Prometheus and prove no panel is empty.
 
 Metric names are the Prometheus names the collector's prometheus exporter
 writes for the otel-ml SDK (dots to underscores, unit and ``_total``
-suffixes). Durations are seconds everywhere, including span metrics
-(``otelcol.yaml``: span_metrics histogram unit ``s``). This module needs no
-otel_ml import and only the standard library, so it runs in any checkout.
+suffixes), and so are label names (attribute names, dots to underscores);
+tests/config/test_metric_names.py checks them against otel_ml/semconv.py.
+Durations are seconds everywhere, including span metrics (``otelcol.yaml``:
+span_metrics histogram unit ``s``). This module needs no otel_ml import and
+only the standard library, so it runs in any checkout.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ GRID_WIDTH: Final = 24
 
 # --- metric names (as exported by the collector's prometheus exporter) -------
 TOKENS: Final = "gen_ai_client_token_usage"
-COST: Final = "llm_cost_USD_total"
+COST: Final = "llm_cost_usd_total"
 DURATION: Final = "gen_ai_client_operation_duration_seconds"
 TTFT: Final = "gen_ai_client_operation_time_to_first_chunk_seconds"
 TBT: Final = "gen_ai_client_operation_time_per_output_chunk_seconds"
@@ -58,6 +60,12 @@ NULL_RATE: Final = "ml_data_null_rate"
 SCHEMA_VIOLATIONS: Final = "ml_data_schema_violations_total"
 POSITIVE_RATE: Final = "ml_prediction_positive_rate"
 ACCURACY: Final = "ml_model_accuracy"
+# labels: attribute names with dots -> underscores (otel_ml/semconv.py)
+FEEDBACK_KIND: Final = "rag_feedback_kind"
+FEATURE_NAME: Final = "ml_feature_name"
+DRIFT_METHOD: Final = "ml_drift_method"
+VIOLATION_KIND: Final = "ml_data_schema_violation_kind"
+ML_MODEL: Final = "ml_model_name"
 # recording rules (collector-config/prometheus/rules/)
 TENANT_SPEND_1D: Final = "tenant:llm_cost_usd:increase1d"
 TENANT_BUDGET: Final = "otel_ml:tenant_budget_usd"
@@ -146,7 +154,7 @@ SERVICE: Final = Variable("service", "Service", CALLS, "service_name")
 DATA_SOURCE: Final = Variable(
     "data_source", "Data source", f"{SCORE}_count", "gen_ai_data_source_id"
 )
-FEATURE: Final = Variable("feature", "Feature", DRIFT_P_VALUE, "feature")
+FEATURE: Final = Variable("feature", "Feature", DRIFT_P_VALUE, FEATURE_NAME)
 
 
 def _quantiles(metric: str, selector: str, by: str, title: str, **kwargs: Any) -> Panel:
@@ -185,7 +193,7 @@ def llm_cost_dashboard() -> Dashboard:
             Panel(
                 "Spend per tenant, last 24h",
                 (Query(spend, "{{tenant_id}}"),),
-                "LLM cost per tenant over a rolling 24h window, from llm.cost (USD).",
+                "LLM cost per tenant over a rolling 24h window, from llm.cost.usd (USD).",
                 kind="bargauge",
                 unit="currencyUSD",
                 width=12,
@@ -427,8 +435,8 @@ def rag_quality_dashboard() -> Dashboard:
                 "Feedback per kind",
                 (
                     Query(
-                        f"sum by (kind) (rate({FEEDBACK}{{{tenant}}}[{RATE}])) * 60",
-                        "{{kind}}",
+                        f"sum by ({FEEDBACK_KIND}) (rate({FEEDBACK}{{{tenant}}}[{RATE}])) * 60",
+                        f"{{{{{FEEDBACK_KIND}}}}}",
                     ),
                 ),
                 "Feedback events per minute: thumbs up/down, copy to clipboard, scores.",
@@ -675,20 +683,25 @@ def collector_dashboard() -> Dashboard:
 
 
 def drift_dashboard() -> Dashboard:
-    feature = 'feature=~"$feature"'
+    feature = f'{FEATURE_NAME}=~"$feature"'
     drift = Section(
         "Feature drift",
         (
             Panel(
                 "Drift score",
-                (Query(f"{DRIFT_SCORE}{{{feature}}}", "{{feature}} {{method}}"),),
+                (
+                    Query(
+                        f"{DRIFT_SCORE}{{{feature}}}",
+                        f"{{{{{FEATURE_NAME}}}}} {{{{{DRIFT_METHOD}}}}}",
+                    ),
+                ),
                 "Distance between the live window and the reference, per method "
                 "(PSI, KS statistic, ...).",
                 unit="short",
             ),
             Panel(
                 "Drift test p-value",
-                (Query(f"{DRIFT_P_VALUE}{{{feature}}}", "{{feature}}"),),
+                (Query(f"{DRIFT_P_VALUE}{{{feature}}}", f"{{{{{FEATURE_NAME}}}}}"),),
                 "Low p-values mean the live distribution differs from the reference.",
                 unit="short",
                 min_value=0,
@@ -696,7 +709,12 @@ def drift_dashboard() -> Dashboard:
             ),
             Panel(
                 "Features drifting",
-                (Query(f"max by (feature) ({DRIFT_DETECTED}{{{feature}}})", "{{feature}}"),),
+                (
+                    Query(
+                        f"max by ({FEATURE_NAME}) ({DRIFT_DETECTED}{{{feature}}})",
+                        f"{{{{{FEATURE_NAME}}}}}",
+                    ),
+                ),
                 "1 when the feature's primary drift test fires.",
                 kind="stat",
                 width=24,
@@ -709,7 +727,7 @@ def drift_dashboard() -> Dashboard:
         (
             Panel(
                 "Null rate",
-                (Query(f"{NULL_RATE}{{{feature}}}", "{{feature}}"),),
+                (Query(f"{NULL_RATE}{{{feature}}}", f"{{{{{FEATURE_NAME}}}}}"),),
                 unit="percentunit",
                 width=8,
                 min_value=0,
@@ -718,8 +736,9 @@ def drift_dashboard() -> Dashboard:
                 "Schema violations",
                 (
                     Query(
-                        f"sum by (feature, kind) (increase({SCHEMA_VIOLATIONS}{{{feature}}}[1h]))",
-                        "{{feature}} {{kind}}",
+                        f"sum by ({FEATURE_NAME}, {VIOLATION_KIND}) "
+                        f"(increase({SCHEMA_VIOLATIONS}{{{feature}}}[1h]))",
+                        f"{{{{{FEATURE_NAME}}}}} {{{{{VIOLATION_KIND}}}}}",
                     ),
                 ),
                 "Fields that appeared, disappeared or changed type, over the last hour.",
@@ -728,7 +747,7 @@ def drift_dashboard() -> Dashboard:
             ),
             Panel(
                 "Positive prediction rate",
-                (Query(POSITIVE_RATE, "{{model}}"),),
+                (Query(POSITIVE_RATE, f"{{{{{ML_MODEL}}}}}"),),
                 "A shift in the share of positive predictions often precedes accuracy loss.",
                 unit="percentunit",
                 width=8,
@@ -737,7 +756,7 @@ def drift_dashboard() -> Dashboard:
             ),
             Panel(
                 "Model accuracy",
-                (Query(ACCURACY, "{{model}}"),),
+                (Query(ACCURACY, f"{{{{{ML_MODEL}}}}}"),),
                 "Accuracy over the window of predictions whose true label is known.",
                 unit="percentunit",
                 width=24,

@@ -402,10 +402,13 @@ def exported_lines(metrics: MetricsData | None) -> list[str]:
 
 
 def _prometheus_line(metric: Metric, point: Any) -> str:
-    # Our gauges carry no unit, so dots -> underscores is the whole translation; counters get
-    # _total, and the latency histogram is summarised by its _count series.
+    # Our gauges carry no unit, so dots -> underscores is the whole translation (of metric and
+    # attribute names); counters get _total, and the latency histogram is summarised by its
+    # _count series.
     name = metric.name.replace(".", "_")
-    labels = ",".join(f'{k}="{v}"' for k, v in sorted((point.attributes or {}).items()))
+    labels = ",".join(
+        f'{k.replace(".", "_")}="{v}"' for k, v in sorted((point.attributes or {}).items())
+    )
     if isinstance(metric.data, Histogram):
         return f"{name}_seconds_count{{{labels}}} {point.count}"
     if isinstance(metric.data, Sum) and metric.data.is_monotonic:

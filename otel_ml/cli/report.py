@@ -18,7 +18,7 @@ Definitions (the numbers in tests are recomputed from these):
 - TTFT and TBT come from CLIENT spans with ``gen_ai.response.time_to_first_chunk``
   (the caller's view, network included); TBT is each span's mean time per chunk;
 - tokens and cost per tenant come from the final cumulative values of the
-  ``gen_ai.client.token.usage`` and ``llm.cost`` metrics, the numbers dashboards
+  ``gen_ai.client.token.usage`` and ``llm.cost.usd`` metrics, the numbers dashboards
   show; span totals are computed too and compared with them;
 - feedback comes from the ``feedback {kind}`` spans; it is *linked* when the trace
   id it names is a request in the data;
@@ -309,8 +309,8 @@ class Consistency:
 class DriftRow:
     """One monitored feature at its monitor's last recompute, from the ml.drift.* gauges.
 
-    ``labels`` are the monitor's own attributes besides ``feature`` (e.g. ``model``), so
-    two monitors in one service stay apart.
+    ``labels`` are the monitor's own attributes besides ``ml.feature.name`` (e.g.
+    ``ml.model.name``), so two monitors in one service stay apart.
     """
 
     service: str

@@ -97,15 +97,15 @@ def test_generated_rules_drive_the_cost_alert(
                 "interval": "1m",
                 "input_series": [
                     # acme: 1.5 USD over its own budget of 1
-                    {"series": 'llm_cost_USD_total{tenant_id="acme"}', "values": "0+0.05x30"},
+                    {"series": 'llm_cost_usd_total{tenant_id="acme"}', "values": "0+0.05x30"},
                     # big: 3 USD, under its own 100 though over the default
-                    {"series": 'llm_cost_USD_total{tenant_id="big"}', "values": "0+0.1x30"},
+                    {"series": 'llm_cost_usd_total{tenant_id="big"}', "values": "0+0.1x30"},
                     # other: no budget of its own, 2.5 USD over the default 2
                     {
-                        "series": 'llm_cost_USD_total{tenant_id="other"}',
+                        "series": 'llm_cost_usd_total{tenant_id="other"}',
                         "values": "0+0.125x20 2.5+0x9",
                     },
-                    {"series": 'llm_cost_USD_total{tenant_id="cheap"}', "values": "0+0.01x30"},
+                    {"series": 'llm_cost_usd_total{tenant_id="cheap"}', "values": "0+0.01x30"},
                 ],
                 "alert_rule_test": [
                     {

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 import otel_ml
+from otel_ml import semconv
 from otel_ml.drift import DriftMonitor
 
 REDACTION_SERVICE = "e2e-redaction"
@@ -55,7 +56,9 @@ def emit_drift(endpoint: str) -> dict[str, str]:
     telemetry = otel_ml.configure(service_name=DRIFT_SERVICE, endpoint=endpoint)
     rng = random.Random(7)
     try:
-        monitor = DriftMonitor(telemetry.meter, attributes={"model": DRIFT_MODEL}, min_samples=30)
+        monitor = DriftMonitor(
+            telemetry.meter, attributes={semconv.ML_MODEL: DRIFT_MODEL}, min_samples=30
+        )
         monitor.add_feature("age", [rng.gauss(40, 5) for _ in range(500)])
         monitor.add_feature("plan", [rng.choice(["free", "pro"]) for _ in range(500)])
         monitor.set_prediction_reference([rng.random() < 0.2 for _ in range(500)])

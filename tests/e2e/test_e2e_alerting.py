@@ -84,7 +84,7 @@ def test_cost_budget_alert_fires_and_reaches_the_webhook(
     # series: spend before its first scrape never counts (rules/llm.yml). So
     # wait for Prometheus to have the series, then spend.
     poll(
-        lambda: prometheus.query(f'llm_cost_USD_total{{tenant_id="{OVER}"}}'),
+        lambda: prometheus.query(f'llm_cost_usd_total{{tenant_id="{OVER}"}}'),
         bool,
         timeout=METRIC_TIMEOUT_S,
         what=f"{OVER}'s cost series in Prometheus",

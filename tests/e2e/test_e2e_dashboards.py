@@ -107,7 +107,7 @@ def panel_results(
     re-run, so a broken panel costs the suite one wait, not one each.
     """
     poll(
-        lambda: prometheus.query("rag_feedback_total") and prometheus.query("llm_cost_USD_total"),
+        lambda: prometheus.query("rag_feedback_total") and prometheus.query("llm_cost_usd_total"),
         bool,
         timeout=METRIC_TIMEOUT_S,
         what="the feedback and cost counters in Prometheus",

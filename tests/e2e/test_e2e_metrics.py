@@ -42,7 +42,7 @@ def test_cost_per_tenant_equals_what_the_sdk_reported(
     prometheus: Prometheus, totals: dict[str, Totals]
 ) -> None:
     want = {tenant: t.cost_usd for tenant, t in totals.items()}
-    got = _per_tenant(prometheus, f"sum by (tenant_id) (llm_cost_USD_total{{{API}}})", want)
+    got = _per_tenant(prometheus, f"sum by (tenant_id) (llm_cost_usd_total{{{API}}})", want)
     assert {t: got.get(t) for t in want} == pytest.approx(want, rel=1e-9)
     assert all(v > 0 for v in want.values())
 

@@ -59,7 +59,7 @@ def test_a_recorded_run_replays_into_jaeger_and_prometheus(
     assert span.tags[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 300
     assert span.tags[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(cost)
     values = poll(
-        lambda: prometheus.values(f'llm_cost_USD_total{{tenant_id="{tenant}"}}', ("tenant_id",)),
+        lambda: prometheus.values(f'llm_cost_usd_total{{tenant_id="{tenant}"}}', ("tenant_id",)),
         bool,
         timeout=METRIC_TIMEOUT_S,
         what=f"the replayed cost of {tenant} in Prometheus",

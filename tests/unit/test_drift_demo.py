@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from otel_ml import cli
+from otel_ml import cli, semconv
 from otel_ml.cli import drift_demo
 from otel_ml.cli.drift_demo import Month, generate_month
 
@@ -24,7 +24,7 @@ def test_drift_demo_detects_the_shift_and_writes_the_plot(
 
     # The control week of Month 1 raises nothing; Month 2 flags the amount and the predictions.
     assert report["control"]["drifted"] == []
-    assert report["month2"]["drifted"] == ["amount", "prediction"]
+    assert report["month2"]["drifted"] == ["amount", semconv.ML_PREDICTION]
     amount = report["month2"]["features"]["amount"]
     assert amount["method"] == "ks" and amount["p_value"] < 1e-6 and amount["psi"] >= 0.2
     # Without labels: the predicted-fraud rate jumps. With labels: quality drops.
@@ -34,10 +34,10 @@ def test_drift_demo_detects_the_shift_and_writes_the_plot(
     assert quality["month2"]["accuracy"] < quality["holdout"]["accuracy"] - 0.05
     assert quality["month2"]["precision"] < quality["holdout"]["precision"] - 0.1
 
-    assert "Drift detected in: amount, prediction" in printed
-    assert 'ml_drift_detected{feature="amount",model="fraud-v3"} 1' in printed
+    assert f"Drift detected in: amount, {semconv.ML_PREDICTION}" in printed
+    assert 'ml_drift_detected{ml_feature_name="amount",ml_model_name="fraud-v3"} 1' in printed
     # Every served prediction went through otel_ml.inference (control + Month 2).
-    assert 'inference_latency_seconds_count{model="fraud-v3"} 2000' in printed
+    assert 'inference_latency_seconds_count{ml_model_name="fraud-v3"} 2000' in printed
 
     image = imread(out / drift_demo.PLOT_NAME)
     assert image.shape[0] > 500 and image.shape[1] > 1000

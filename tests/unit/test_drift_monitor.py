@@ -63,8 +63,17 @@ def points(reader: InMemoryMetricReader, name: str) -> Points:
     return out
 
 
+# Short keyword -> attribute name, so keys read key(feature="x", method="ks").
+_ATTRIBUTE = {
+    "feature": semconv.DRIFT_FEATURE,
+    "method": semconv.DRIFT_METHOD,
+    "kind": semconv.SCHEMA_VIOLATION_KIND,
+    "model": semconv.ML_MODEL,
+}
+
+
 def key(**attributes: Any) -> frozenset[tuple[str, Any]]:
-    return frozenset(attributes.items())
+    return frozenset((_ATTRIBUTE.get(k, k), v) for k, v in attributes.items())
 
 
 def normal(seed: int, n: int, loc: float = 0.0) -> np.ndarray:
@@ -121,7 +130,8 @@ def test_method_and_threshold_overrides(monitor: DriftMonitor) -> None:
 def test_monitor_attributes_are_on_every_point(
     provider: MeterProvider, reader: InMemoryMetricReader
 ) -> None:
-    with DriftMonitor(provider.get_meter("a"), min_samples=5, attributes={"model": "m"}) as m:
+    meter = provider.get_meter("a")
+    with DriftMonitor(meter, min_samples=5, attributes={semconv.ML_MODEL: "m"}) as m:
         m.add_feature("x", [1.0, 2.0, 3.0])
         m.feed_many("x", [1.0, 2.0, 3.0, 2.0, 1.0])
         m.compute()
@@ -264,7 +274,8 @@ def test_prediction_rate_shift_without_labels(
     assert delta is not None and delta.score == pytest.approx(0.3) and delta.drifted
     assert points(reader, semconv.METRIC_PREDICTION_RATE) == {key(): 0.6}
     scores = points(reader, semconv.METRIC_DRIFT_SCORE)
-    assert scores[key(feature="prediction", method="positive_rate_delta")] == pytest.approx(0.3)
+    rate_delta = key(feature=semconv.ML_PREDICTION, method="positive_rate_delta")
+    assert scores[rate_delta] == pytest.approx(0.3)
 
 
 def test_delayed_labels_give_accuracy_precision_recall(
@@ -394,8 +405,8 @@ def test_monitors_sharing_a_meter_all_export(
 ) -> None:
     meter = provider.get_meter("shared")
     with (
-        DriftMonitor(meter, min_samples=1, attributes={"model": "a"}) as first,
-        DriftMonitor(meter, min_samples=1, attributes={"model": "b"}) as second,
+        DriftMonitor(meter, min_samples=1, attributes={semconv.ML_MODEL: "a"}) as first,
+        DriftMonitor(meter, min_samples=1, attributes={semconv.ML_MODEL: "b"}) as second,
     ):
         for m in (first, second):
             m.add_feature("x", [1.0, 2.0])

@@ -53,7 +53,7 @@ def test_users_example_passes(pytester: pytest.Pytester) -> None:
             span = otel_capture.span("chat gpt-4o-mini")
             cost = span.attributes["gen_ai.usage.cost.amount"]
             assert cost > 0
-            assert otel_capture.metric_sum("llm.cost") == cost
+            assert otel_capture.metric_sum("llm.cost.usd") == cost
             assert otel_capture.metric_count("gen_ai.client.operation.duration") == 1
             assert otel_capture.spans(attributes={"tenant.id": "acme"}) == [span]
         """
@@ -121,7 +121,7 @@ def test_factory_options(pytester: pytest.Pytester) -> None:
             assert len(spans) == 2
             assert json.loads(spans[0].attributes["gen_ai.input.messages"])[0]["role"] == "user"
             assert spans[0].attributes["gen_ai.usage.cost.amount"] > 0
-            tenants = {p.attributes["tenant.id"] for p in capture.points("llm.cost")}
+            tenants = {p.attributes["tenant.id"] for p in capture.points("llm.cost.usd")}
             assert tenants == {"a", "__overflow__"}
 
         def test_latest_capture_is_current(otel_capture_factory):
