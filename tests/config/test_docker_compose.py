@@ -192,12 +192,13 @@ def _demo_port(service: dict[str, Any]) -> int:
 
 
 def test_demo_services_talk_to_each_other_and_the_collector(services: dict[str, Any]) -> None:
-    grpc_port = COLLECTOR_PORTS["OTELCOL_OTLP_GRPC_PORT"]
+    # OTLP/HTTP, the SDK's default protocol.
+    http_port = COLLECTOR_PORTS["OTELCOL_OTLP_HTTP_PORT"]
     for name in ("api", "vectordb", "llm"):
         service = services[name]
         assert service["command"][:3] == ["python", "-m", f"demo_rag.{name}"]
         assert service["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == (
-            f"http://otelcol:{grpc_port}"
+            f"http://otelcol:{http_port}"
         )
         healthcheck = " ".join(service["healthcheck"]["test"])
         assert f"127.0.0.1:{_demo_port(service)}/healthz" in healthcheck
