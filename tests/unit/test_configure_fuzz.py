@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,21 +124,10 @@ def clean_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Pat
 def test_configure_never_raises(
     clean_state: Path, environment: dict[str, str], kwargs: dict[str, Any]
 ) -> None:
-    saved = {name: os.environ.get(name) for name in ALL_VARIABLES}
-    try:
-        for name in ALL_VARIABLES:
-            os.environ.pop(name, None)
-        os.environ["OTEL_ML_DATA_DIR"] = str(clean_state / "otel-data")
-        os.environ.update(environment)
+    with _environment(clean_state, environment):
         telemetry = otel_ml.configure(**kwargs)
         assert isinstance(telemetry, otel_ml.Telemetry)
         telemetry.shutdown()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @settings(FUZZ, max_examples=60)
@@ -149,23 +139,31 @@ def test_configure_with_the_users_tracer_still_records(
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    saved = {name: os.environ.get(name) for name in ALL_VARIABLES}
-    try:
-        for name in ALL_VARIABLES:
-            os.environ.pop(name, None)
-        os.environ["OTEL_ML_DATA_DIR"] = str(clean_state / "otel-data")
-        os.environ.update(environment)
+    with _environment(clean_state, environment):
         telemetry = otel_ml.configure(endpoint=endpoint, tracer_provider=provider,
                                       meter_provider=metrics.NoOpMeterProvider())
         with telemetry.generation(model="gpt-4o-mini", provider="openai") as g:
             g.usage(input_tokens=3, output_tokens=2)
         telemetry.shutdown()
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "chat gpt-4o-mini"
+    assert span.attributes is not None and span.attributes["gen_ai.usage.output_tokens"] == 2
+
+
+@contextmanager
+def _environment(folder: Path, environment: dict[str, str]) -> Iterator[None]:
+    """Exactly ``environment`` for the variables under test, restored afterwards
+    (monkeypatch is function-scoped, and hypothesis runs many examples per call)."""
+    saved = {name: os.environ.get(name) for name in ALL_VARIABLES}
+    try:
+        for name in ALL_VARIABLES:
+            os.environ.pop(name, None)
+        os.environ["OTEL_ML_DATA_DIR"] = str(folder / "otel-data")
+        os.environ.update(environment)
+        yield
     finally:
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    (span,) = exporter.get_finished_spans()
-    assert span.name == "chat gpt-4o-mini"
-    assert span.attributes is not None and span.attributes["gen_ai.usage.output_tokens"] == 2
