@@ -58,6 +58,7 @@ from demo_rag.simulator import DEFAULT_MODEL
 from demo_rag.tenants import TenantDirectory
 from otel_ml import semconv
 from otel_ml.drift import DriftMonitor, feed_rag, rag_monitor
+from otel_ml.tokens import preload as preload_tokenizer
 
 SERVICE_NAME: Final = "rag-api"
 API_KEY_HEADER: Final = "X-API-Key"
@@ -433,6 +434,9 @@ def create_app(
     """The api app; settings and tenants default to the environment's."""
     settings = settings or Settings.from_env()
     directory = directory or TenantDirectory.from_file()
+    # A failed upstream call is priced from its prompt, counted locally: build
+    # the tokenizer before the service reports healthy, not on a request.
+    preload_tokenizer(settings.model)
     served = AnswerLog()
     state: dict[str, RagPipeline] = {}
 

@@ -7,7 +7,7 @@ the ``otel_capture`` fixture available in any test suite::
         answer_question("what is RAG?")          # your code, using otel_ml
         span = otel_capture.span("chat gpt-4o-mini")
         assert span.attributes["gen_ai.usage.cost.amount"] > 0
-        assert otel_capture.metric_sum("llm.cost") > 0
+        assert otel_capture.metric_sum("llm.cost.usd") > 0
 
 Each test gets fresh providers (no global state is touched) and the module
 level functions (``otel_ml.generation`` ...) use them for the test's duration.

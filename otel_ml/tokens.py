@@ -136,6 +136,22 @@ def get_encoding(name: str) -> tiktoken.Encoding:
         return _loaded[name]
 
 
+def preload(model: str) -> None:
+    """Build ``model``'s tokenizer now (about 0.3 s holding the interpreter lock).
+
+    Call it at start-up, before a readiness probe passes, in a service that
+    knows it will count tokens locally (a backend that reports no usage, or
+    failed calls priced from their prompt); otherwise the first local count
+    pays the load on a request path, delaying requests in flight. Never raises.
+    """
+    try:
+        get_encoding(encoding_name_for_model(model))
+    except ImportError:
+        _warn_tiktoken_missing()
+    except Exception as exc:  # telemetry never breaks the app
+        logger.warning("otel-ml: tokenizer preload failed: %r", exc)
+
+
 def count_tokens(text: str, model: str) -> int:
     """Count ``text`` in the encoding of ``model``.
 

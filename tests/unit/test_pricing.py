@@ -277,7 +277,7 @@ def test_missing_file_is_a_pricing_error(tmp_path: Path) -> None:
 def test_unparsable_file_is_a_pricing_error(tmp_path: Path, filename: str, text: str) -> None:
     path = tmp_path / filename
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(PricingError, match="not valid (YAML|JSON)") as raised:
+    with pytest.raises(PricingError, match=r"not valid (YAML|JSON)") as raised:
         PriceTable.load(path)
     assert str(path) in str(raised.value)
 
