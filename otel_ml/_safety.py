@@ -50,15 +50,15 @@ def warn_input(message: str) -> None:
     logger.warning("otel-ml: %s", message)
 
 
-def missing_extra(feature: str, exc: ImportError, extra: str) -> None:
+def missing_extra(feature: str, exc: ImportError, extra: str, instead: str = "") -> None:
     """Report, once per feature, that an optional dependency is not installed,
-    naming the extra that brings it."""
+    naming the extra that brings it and what otel-ml does ``instead``."""
     key = ("extra", feature)
     with _reported_lock:
         if key in _reported:
             return
         _reported.add(key)
     logger.error(
-        "otel-ml: %s needs %s, which is not installed: pip install 'otel-ml[%s]'",
-        feature, exc.name or "an optional dependency", extra,
+        "otel-ml: %s needs %s, which is not installed: pip install 'otel-ml[%s]'%s",
+        feature, exc.name or "an optional dependency", extra, f"; {instead}" if instead else "",
     )

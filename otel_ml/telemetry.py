@@ -19,7 +19,7 @@ from opentelemetry.metrics import Meter, MeterProvider
 from opentelemetry.trace import Tracer, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
-from otel_ml._safety import report
+from otel_ml._safety import missing_extra, report
 from otel_ml._version import __version__
 from otel_ml.cardinality import CardinalityCap
 from otel_ml.content import ContentPolicy, max_length_from_env
@@ -234,11 +234,8 @@ def _build_or_fall_back(
         return _build(service_name, endpoint, tracer_provider, meter_provider,
                       capture_content, pricing, max_tenants)
     except ImportError as exc:
-        logger.error(
-            "otel-ml: configure() needs the OpenTelemetry SDK and OTLP exporter "
-            "(%s is missing): pip install 'otel-ml[otlp]'. Recording to the global "
-            "OpenTelemetry providers instead (no-op unless the app set them up)", exc.name,
-        )
+        missing_extra("configure()", exc, "otlp", "recording to the global OpenTelemetry "
+                      "providers instead (no-op unless the app set them up)")
     except Exception as exc:
         report("configure()", exc)
     prices = _load_prices(pricing)

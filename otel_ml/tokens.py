@@ -21,17 +21,17 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import logging
 import math
 import threading
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from otel_ml._safety import missing_extra, report
+
 if TYPE_CHECKING:
     import tiktoken
 
-logger = logging.getLogger("otel_ml")
 
 _ENDOFTEXT = "<|endoftext|>"
 _ENDOFPROMPT = "<|endofprompt|>"
@@ -146,10 +146,10 @@ def preload(model: str) -> None:
     """
     try:
         get_encoding(encoding_name_for_model(model))
-    except ImportError:
-        _warn_tiktoken_missing()
+    except ImportError as exc:
+        _tiktoken_unavailable(exc)
     except Exception as exc:  # telemetry never breaks the app
-        logger.warning("otel-ml: tokenizer preload failed: %r", exc)
+        report("tokenizer preload", exc)
 
 
 def count_tokens(text: str, model: str) -> int:
@@ -164,8 +164,8 @@ def count_tokens(text: str, model: str) -> int:
         return _approximate(text)
     try:
         encoding = get_encoding(encoding_name_for_model(model))
-    except ImportError:
-        _warn_tiktoken_missing()
+    except ImportError as exc:
+        _tiktoken_unavailable(exc)
         return _approximate(text)
     return len(encoding.encode_ordinary(text))
 
@@ -174,14 +174,12 @@ def _approximate(text: str) -> int:
     return math.ceil(len(text) / _CHARS_PER_TOKEN)
 
 
-def _warn_tiktoken_missing() -> None:
+def _tiktoken_unavailable(exc: ImportError) -> None:
+    # Remembered so that later counts skip a failing import (a sys.path scan each).
     global _tiktoken_missing
-    if not _tiktoken_missing:
-        _tiktoken_missing = True
-        logger.warning(
-            "otel-ml: tiktoken is not installed, so token counts the provider did not report "
-            "are estimated from text length; install 'otel-ml[tokens]' for exact local counts"
-        )
+    _tiktoken_missing = True
+    missing_extra("a local token count", exc, "tokens",
+                  "counts the provider did not report are estimated from text length")
 
 
 def _build(spec: _EncodingSpec) -> tiktoken.Encoding:

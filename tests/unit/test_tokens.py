@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import logging
+import sys
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -15,7 +17,7 @@ import tiktoken
 import tiktoken.load
 import tiktoken.model
 
-from otel_ml import tokens
+from otel_ml import _safety, tokens
 
 ENCODING_URLS = {
     "cl100k_base": "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
@@ -203,3 +205,40 @@ def test_missing_bundle_is_a_clear_error() -> None:
     missing = dataclasses.replace(tokens.ENCODINGS["cl100k_base"], name="p50k_base")
     with pytest.raises(tokens.TokenizerDataError, match="p50k_base"):
         tokens._load_ranks(missing)
+
+
+# --- without tiktoken (it is the optional `tokens` extra) ----------------------------------------
+
+
+@pytest.fixture
+def no_tiktoken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tiktoken not importable, and nothing built or remembered yet."""
+    monkeypatch.setitem(sys.modules, "tiktoken", None)  # import raises ImportError
+    monkeypatch.setattr(tokens, "_loaded", {})
+    monkeypatch.setattr(tokens, "_tiktoken_missing", False)
+    monkeypatch.setattr(_safety, "_reported", set())
+
+
+def test_without_tiktoken_counts_are_length_estimates_and_the_extra_is_named(
+    no_tiktoken: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="otel_ml")
+    assert tokens.count_tokens("x" * 9, "gpt-4o") == 3  # ceil(9 / 4)
+    assert tokens.count_tokens("abcd", "gpt-4o") == 1
+    assert tokens.count_tokens("", "gpt-4o") == 0
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 1  # once, not per count
+    assert "pip install 'otel-ml[tokens]'" in messages[0]
+    assert "estimated from text length" in messages[0]
+
+
+def test_preload_builds_the_encoding_once_and_never_raises(
+    monkeypatch: pytest.MonkeyPatch, no_tiktoken: None
+) -> None:
+    tokens.preload("gpt-4o")  # tiktoken missing: logged, not raised
+    assert tokens._tiktoken_missing
+    monkeypatch.delitem(sys.modules, "tiktoken")
+    monkeypatch.setattr(tokens, "_tiktoken_missing", False)
+    tokens.preload("gpt-4o")
+    assert set(tokens._loaded) == {"o200k_base"}
+    assert tokens.count_tokens("hello world", "gpt-4o") == 2
