@@ -2,7 +2,7 @@
 #   make demo    run the RAG demo on the embedded default and print the report
 #   make test    lint, type-check, build/install the real backends, run every test
 #   make stack   start the native collector + Jaeger + Prometheus + Alertmanager
-#   make bench   the SDK overhead and drift monitor benchmarks (docs/performance.md)
+#   make bench   the SDK overhead, drift monitor and import cost benchmarks (docs/performance.md)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -45,6 +45,7 @@ stack-down: venv
 bench: venv
 	$(BIN)/python bench/bench_sdk.py
 	$(BIN)/python bench/bench_drift.py
+	$(BIN)/python bench/bench_import.py
 
 clean:
 	rm -rf $(VENV) .backends.env otel-ml-data build *.egg-info
