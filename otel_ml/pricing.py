@@ -54,16 +54,28 @@ class Price:
     input: float
     output: float
     cached_input: float | None = None
+    cache_write_input: float | None = None
     as_of: str = ""
     source: str = ""
 
-    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float:
-        """Cost in USD. ``input_tokens`` includes cached ones (GenAI semconv)."""
+    def cost(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        cache_write_input_tokens: int = 0,
+    ) -> float:
+        """Cost in USD. ``input_tokens`` includes the cache-read and
+        cache-write ones (GenAI semconv); each part is billed at its own
+        price, or at the input price where the table has none."""
         cached = min(max(cached_input_tokens, 0), input_tokens)
+        written = min(max(cache_write_input_tokens, 0), input_tokens - cached)
         cached_price = self.input if self.cached_input is None else self.cached_input
+        write_price = self.input if self.cache_write_input is None else self.cache_write_input
         micro_usd = (
-            (input_tokens - cached) * self.input
+            (input_tokens - cached - written) * self.input
             + cached * cached_price
+            + written * write_price
             + output_tokens * self.output
         )
         return micro_usd / 1_000_000
@@ -190,13 +202,16 @@ def _price(name: str, entry: Any, origin: str) -> Price:
         raise PricingError(f"{origin}: model {name!r} must map to {{input, output, ...}}")
     try:
         values = {
-            key: float(entry[key]) for key in ("input", "output", "cached_input") if key in entry
+            key: float(entry[key])
+            for key in ("input", "output", "cached_input", "cache_write_input")
+            if key in entry
         }
         price = Price(
             model=name,
             input=values["input"],
             output=values["output"],
             cached_input=values.get("cached_input"),
+            cache_write_input=values.get("cache_write_input"),
             as_of=str(entry.get("as_of", "")),
             source=str(entry.get("source", "")),
         )
@@ -204,7 +219,12 @@ def _price(name: str, entry: Any, origin: str) -> Price:
         raise PricingError(f"{origin}: model {name!r} lacks {exc.args[0]!r}") from exc
     except (TypeError, ValueError) as exc:
         raise PricingError(f"{origin}: model {name!r} has a non-numeric price: {exc}") from exc
-    values_given = (price.input, price.output, price.cached_input or 0.0)
+    values_given = (
+        price.input,
+        price.output,
+        price.cached_input or 0.0,
+        price.cache_write_input or 0.0,
+    )
     if not all(math.isfinite(value) for value in values_given):
         raise PricingError(f"{origin}: model {name!r} has a non-finite price")
     if min(values_given) < 0:

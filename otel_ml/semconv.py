@@ -82,6 +82,10 @@ OP_TEXT_COMPLETION: Final = "text_completion"
 OP_EMBEDDINGS: Final = "embeddings"
 OP_RETRIEVAL: Final = "retrieval"
 
+# gen_ai.response.finish_reasons value for a response that did not end normally
+# (the output-messages schema's finish-reason enum): an abandoned stream.
+FINISH_REASON_ERROR: Final = "error"
+
 # gen_ai.token.type values
 TOKEN_TYPE_INPUT: Final = "input"
 TOKEN_TYPE_OUTPUT: Final = "output"

@@ -79,6 +79,10 @@ class GenerationSpan(SpanScope):
             attributes[semconv.GEN_AI_INPUT_MESSAGES] = content.json(
                 content.input_messages(invocation.prompt), keep="last"
             )
+        if invocation.server_address is not None:
+            attributes[semconv.SERVER_ADDRESS] = invocation.server_address
+            if invocation.server_port is not None:
+                attributes[semconv.SERVER_PORT] = invocation.server_port
         name = f"{invocation.operation} {invocation.model}"
         self._start_span(name, SpanKind.CLIENT, attributes)
 
@@ -108,6 +112,17 @@ class GenerationSpan(SpanScope):
         self._open_streams += 1
         return _stream.wrap_async(stream, self._observe, self._stream_closed)
 
+    def hold(self) -> StreamState:
+        """Keep the span open past the ``with`` block for a stream that a
+        provider integration proxies; :meth:`release` ends it, once."""
+        self._open_streams += 1
+        return StreamState()
+
+    def release(self, state: StreamState) -> None:
+        """The held stream ended: exhausted (``state.finished``), failed
+        (``state.error``) or abandoned. A second call does nothing."""
+        self._stream_closed(state)
+
     def output(self, text: str) -> None:
         """The final output text; tokens are counted from it when usage is absent."""
         if isinstance(text, str):
@@ -120,8 +135,16 @@ class GenerationSpan(SpanScope):
         input_tokens: int | None = None,
         output_tokens: int | None = None,
         cached_input_tokens: int | None = None,
+        cache_write_input_tokens: int | None = None,
+        reasoning_output_tokens: int | None = None,
     ) -> None:
-        """Provider-reported token usage; always wins over local counts."""
+        """Provider-reported token usage; always wins over local counts.
+
+        As in the GenAI conventions, ``input_tokens`` includes the cached
+        (cache-read) and cache-write tokens, and ``output_tokens`` the
+        reasoning tokens: a provider that reports them apart (Anthropic) is
+        summed by its integration before it calls this.
+        """
         invocation = self.invocation
         value = non_negative_int(input_tokens, "usage input_tokens")
         if value is not None:
@@ -132,6 +155,24 @@ class GenerationSpan(SpanScope):
         value = non_negative_int(cached_input_tokens, "usage cached_input_tokens")
         if value is not None:
             invocation.cached_input_tokens = value
+        value = non_negative_int(cache_write_input_tokens, "usage cache_write_input_tokens")
+        if value is not None:
+            invocation.cache_write_input_tokens = value
+        value = non_negative_int(reasoning_output_tokens, "usage reasoning_output_tokens")
+        if value is not None:
+            invocation.reasoning_output_tokens = value
+
+    def server(self, address: str | None, port: int | None = None) -> None:
+        """The provider endpoint (``server.address``/``server.port``).
+
+        Called before the span starts, the attributes are on the span from
+        its start, where samplers can see them.
+        """
+        invocation = self.invocation
+        if isinstance(address, str) and address:
+            invocation.server_address = address[:256]
+        if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
+            invocation.server_port = port
 
     def response(
         self,

@@ -42,9 +42,7 @@ def emit_generation(
         attributes[semconv.GEN_AI_USAGE_COST_AMOUNT] = cost
         attributes[semconv.GEN_AI_USAGE_COST_CURRENCY] = "USD"
     span.set_attributes(attributes)
-    _record_metrics(
-        recorder, invocation, started, duration, input_tokens, output_tokens, cost, exc
-    )
+    _record_metrics(recorder, invocation, started, duration, input_tokens, output_tokens, cost, exc)
 
 
 def span_attributes(
@@ -63,10 +61,24 @@ def span_attributes(
         attributes[semconv.LLM_STREAM_ABANDONED] = True
     if invocation.response_model:
         attributes[semconv.GEN_AI_RESPONSE_MODEL] = invocation.response_model
-    if invocation.finish_reasons:
-        attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = invocation.finish_reasons
+    if invocation.response_id:
+        attributes[semconv.GEN_AI_RESPONSE_ID] = invocation.response_id
+    finish_reasons = invocation.finish_reasons
+    if invocation.abandoned and not finish_reasons:
+        # The conventions' value for a response cut off before the provider ended it.
+        finish_reasons = [semconv.FINISH_REASON_ERROR]
+    if finish_reasons:
+        attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = finish_reasons
     if invocation.cached_input_tokens:
         attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = invocation.cached_input_tokens
+    if invocation.cache_write_input_tokens:
+        attributes[semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = (
+            invocation.cache_write_input_tokens
+        )
+    if invocation.reasoning_output_tokens is not None:
+        attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = (
+            invocation.reasoning_output_tokens
+        )
     content = recorder.content
     if content.enabled and (text := invocation.text()):
         attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = content.json(
@@ -102,7 +114,12 @@ def _cost(
     price = recorder.prices.lookup(invocation.model)
     if price is None:
         return None
-    return price.cost(input_tokens or 0, output_tokens or 0, invocation.cached_input_tokens)
+    return price.cost(
+        input_tokens or 0,
+        output_tokens or 0,
+        invocation.cached_input_tokens,
+        invocation.cache_write_input_tokens,
+    )
 
 
 def _record_metrics(

@@ -25,11 +25,15 @@ class GenerationInvocation:
     output_text: str | None = None
     input_tokens: int | None = None  # provider-reported; includes cached tokens
     output_tokens: int | None = None
-    cached_input_tokens: int = 0
+    cached_input_tokens: int = 0  # part of input_tokens, read from the provider's cache
+    cache_write_input_tokens: int = 0  # part of input_tokens, written to the cache
+    reasoning_output_tokens: int | None = None  # part of output_tokens
     response_model: str | None = None
     finish_reasons: list[str] = field(default_factory=list)
     response_id: str | None = None
     abandoned: bool = False  # a stream closed before its end
+    server_address: str | None = None  # host of the provider's endpoint
+    server_port: int | None = None
 
     def text(self) -> str:
         """The output text: as given to ``output()``, else the streamed pieces."""

@@ -707,6 +707,87 @@ def test_cost_is_priced_from_the_table_with_cached_input(otel_capture: Capture) 
     assert otel_capture.metric_sum(semconv.METRIC_COST, attributes) == pytest.approx(expected)
 
 
+def test_cache_write_tokens_are_billed_at_the_cache_write_price(otel_capture: Capture) -> None:
+    pricing = {
+        "models": {
+            "m": {"input": 3.0, "output": 15.0, "cached_input": 0.3, "cache_write_input": 3.75}
+        }
+    }
+    with otel_capture.telemetry.generation("m", "anthropic") as g:
+        g.usage(
+            input_tokens=10_000,
+            output_tokens=1_000,
+            cached_input_tokens=6_000,
+            cache_write_input_tokens=2_000,
+            reasoning_output_tokens=400,
+        )
+    span = _only_span(otel_capture)
+    # Bundled table has no model "m": the span is unpriced, but the usage parts are there.
+    assert _attr(span, semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) == 6_000
+    assert _attr(span, semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS) == 2_000
+    assert _attr(span, semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS) == 400
+    price = PriceTable.load(pricing).lookup("m")
+    assert price is not None
+    # 2,000 uncached at $3, 6,000 read at $0.30, 2,000 written at $3.75, 1,000 out at $15.
+    assert price.cost(10_000, 1_000, 6_000, 2_000) == pytest.approx(
+        (2_000 * 3.0 + 6_000 * 0.3 + 2_000 * 3.75 + 1_000 * 15.0) / 1e6
+    )
+
+
+def test_cost_on_the_span_uses_the_cache_write_price(otel_capture_factory: Any) -> None:
+    pricing = {
+        "models": {
+            "m": {"input": 3.0, "output": 15.0, "cached_input": 0.3, "cache_write_input": 3.75}
+        }
+    }
+    capture = otel_capture_factory(pricing=pricing)
+    with capture.telemetry.generation("m", "anthropic") as g:
+        g.usage(
+            input_tokens=10_000,
+            output_tokens=1_000,
+            cached_input_tokens=6_000,
+            cache_write_input_tokens=2_000,
+        )
+    expected = (2_000 * 3.0 + 6_000 * 0.3 + 2_000 * 3.75 + 1_000 * 15.0) / 1e6
+    span = _only_span(capture)
+    assert _attr(span, semconv.GEN_AI_USAGE_COST_AMOUNT) == pytest.approx(expected)
+    assert capture.metric_sum(semconv.METRIC_COST) == pytest.approx(expected)
+
+
+def test_response_id_server_and_finish_reasons_are_on_the_span(otel_capture: Capture) -> None:
+    g = otel_capture.telemetry.generation(MODEL, "openai")
+    g.server("api.openai.com", 443)
+    with g:
+        g.response(
+            model="gpt-4o-mini-2024-07-18", finish_reasons=["stop"], response_id="chatcmpl-1"
+        )
+    span = _only_span(otel_capture)
+    assert _attr(span, semconv.GEN_AI_RESPONSE_ID) == "chatcmpl-1"
+    assert _attr(span, semconv.SERVER_ADDRESS) == "api.openai.com"
+    assert _attr(span, semconv.SERVER_PORT) == 443
+    assert list(_attr(span, semconv.GEN_AI_RESPONSE_FINISH_REASONS)) == ["stop"]
+
+
+def test_an_abandoned_stream_has_finish_reason_error(otel_capture: Capture) -> None:
+    _exit_by_break(otel_capture)
+    span = _only_span(otel_capture)
+    assert list(_attr(span, semconv.GEN_AI_RESPONSE_FINISH_REASONS)) == ["error"]
+
+
+def test_a_held_span_ends_once_when_released(otel_capture: Capture) -> None:
+    with otel_capture.telemetry.generation(MODEL, "openai", stream=True) as g:
+        state = g.hold()
+    assert otel_capture.spans() == []
+    g.chunk("hello")
+    state.finished = True
+    g.release(state)
+    g.release(state)
+    span = _only_span(otel_capture)
+    assert _attr(span, semconv.LLM_OUTPUT_CHUNK_COUNT) == 1
+    assert _attr(span, semconv.LLM_STREAM_ABANDONED) is None
+    assert otel_capture.metric_count(semconv.METRIC_OPERATION_DURATION) == 1
+
+
 def test_unknown_model_gets_no_cost_and_counts_as_unpriced(otel_capture: Capture) -> None:
     with otel_ml.generation(model="acme-llm-7b", provider="self-hosted") as g:
         g.usage(input_tokens=100, output_tokens=20)

@@ -1,0 +1,13 @@
+"""One-line instrumentation: the web framework and HTTP client that carry
+trace context and baggage between services, and the official LLM clients.
+
+Each integration lives in a private module of its own; this package is the
+one public entry point, and importing it loads none of the instrumented
+libraries: each is imported when its ``instrument_*`` function is called.
+"""
+
+from __future__ import annotations
+
+from otel_ml.instrumentation._web import instrument_fastapi, instrument_httpx
+
+__all__ = ["instrument_fastapi", "instrument_httpx"]
