@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_ml.instrumentation import instrument_fastapi, instrument_httpx
+from otel_ml.instrumentation import (
+    instrument_anthropic,
+    instrument_fastapi,
+    instrument_httpx,
+    instrument_openai,
+    uninstrument_anthropic,
+    uninstrument_openai,
+)
 from otel_ml.spans import GenerationSpan, InferenceSpan, RetrievalSpan
 from otel_ml.telemetry import Telemetry, configure, current
 from otel_ml.tenancy import current_tenant, strip_client_tenant, tenant
@@ -30,11 +37,15 @@ __all__ = [
     "feedback",
     "generation",
     "inference",
+    "instrument_anthropic",
     "instrument_fastapi",
     "instrument_httpx",
+    "instrument_openai",
     "retrieval",
     "strip_client_tenant",
     "tenant",
+    "uninstrument_anthropic",
+    "uninstrument_openai",
 ]
 
 

@@ -82,6 +82,10 @@ OP_TEXT_COMPLETION: Final = "text_completion"
 OP_EMBEDDINGS: Final = "embeddings"
 OP_RETRIEVAL: Final = "retrieval"
 
+# gen_ai.provider.name values (the conventions' well-known list)
+PROVIDER_OPENAI: Final = "openai"
+PROVIDER_ANTHROPIC: Final = "anthropic"
+
 # gen_ai.response.finish_reasons value for a response that did not end normally
 # (the output-messages schema's finish-reason enum): an abandoned stream.
 FINISH_REASON_ERROR: Final = "error"
@@ -192,3 +196,7 @@ SERVER_TPOT_BUCKETS: Final = (
 )
 SCORE_BUCKETS: Final = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 DOCUMENT_COUNT_BUCKETS: Final = (0, 1, 2, 3, 5, 10, 20, 50, 100)
+
+# --- names read from other GenAI instrumentations (enrichment) -----------------
+# Owned by otel_ml/instrumentation/_enrich.py: the usage and model attributes
+# that OpenInference, OpenLLMetry and the official instrumentations set.

@@ -8,6 +8,15 @@ libraries: each is imported when its ``instrument_*`` function is called.
 
 from __future__ import annotations
 
+from otel_ml.instrumentation._anthropic import instrument_anthropic, uninstrument_anthropic
+from otel_ml.instrumentation._openai import instrument_openai, uninstrument_openai
 from otel_ml.instrumentation._web import instrument_fastapi, instrument_httpx
 
-__all__ = ["instrument_fastapi", "instrument_httpx"]
+__all__ = [
+    "instrument_anthropic",
+    "instrument_fastapi",
+    "instrument_httpx",
+    "instrument_openai",
+    "uninstrument_anthropic",
+    "uninstrument_openai",
+]
