@@ -91,7 +91,7 @@ def raw_sdk_request_factory(tracer_provider: TracerProvider, meter_provider: Met
                 scores = [score for _, score in HITS]
                 span.set_attributes({
                     "gen_ai.operation.name": "retrieval", "gen_ai.data_source.id": "docs",
-                    "gen_ai.request.top_k": 5, "tenant.id": "acme",
+                    "gen_ai.retrieval.top_k": 5, "tenant.id": "acme",
                     "rag.retrieval.document_count": len(HITS),
                     "rag.retrieval.score.max": max(scores), "rag.retrieval.score.min": min(scores),
                     "rag.retrieval.score.mean": sum(scores) / len(scores),

@@ -28,8 +28,9 @@ GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
 GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
 GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
 GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
-# Sampling top-k of an inference request only (an int on genai main, #217); a
-# retrieval span's top-k is GEN_AI_RETRIEVAL_TOP_K there.
+# Sampling top-k of an inference request only (an int on genai main, #217). otel-ml
+# sets none: the retrieval span's top-k is GEN_AI_RETRIEVAL_TOP_K. Kept so that code
+# and tests can name the attribute a retrieval span must no longer carry.
 GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
 GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
 GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
@@ -42,6 +43,7 @@ GEN_AI_RETRIEVAL_DOCUMENTS: Final = "gen_ai.retrieval.documents"
 GEN_AI_RETRIEVAL_QUERY_TEXT: Final = "gen_ai.retrieval.query.text"
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+# On gen_ai.client.token.usage (the default metrics) only: genai main drops it (#374).
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
 # Evaluations: the gen_ai.evaluation.result event (parented to the evaluated span,
 # or carrying gen_ai.response.id) and its attributes.
@@ -59,8 +61,15 @@ GEN_AI_EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
 # gen_ai.request.top_k.
 # cache_creation -> cache_write: genai PR #440.
 GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
-# gen_ai.request.top_k -> gen_ai.retrieval.top_k on retrieval spans: genai PR #217.
+# gen_ai.request.top_k -> gen_ai.retrieval.top_k on retrieval spans: genai PR #217
+# (docs/gen-ai/gen-ai-spans.md @9430220, "Retrievals": Recommended, int).
 GEN_AI_RETRIEVAL_TOP_K: Final = "gen_ai.retrieval.top_k"
+# The modality the gen_ai.client.inference.usage.* counters are split by (Required
+# there); "unknown" where the provider does not split usage by modality
+# (docs/gen-ai/gen-ai-token-metrics.md @066d4a7). Emitted only with
+# OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental.
+GEN_AI_TOKEN_MODALITY: Final = "gen_ai.token.modality"
+TOKEN_MODALITY_UNKNOWN: Final = "unknown"
 
 # --- cost (no accepted convention) --------------------------------------------
 # Proposed in semantic-conventions-genai PR #443 (with a histogram
@@ -81,6 +90,7 @@ OP_CHAT: Final = "chat"
 OP_TEXT_COMPLETION: Final = "text_completion"
 OP_EMBEDDINGS: Final = "embeddings"
 OP_RETRIEVAL: Final = "retrieval"
+OP_GENERATE_CONTENT: Final = "generate_content"
 
 # gen_ai.provider.name values (the conventions' well-known list)
 PROVIDER_OPENAI: Final = "openai"
@@ -131,17 +141,70 @@ LABEL_OVERFLOW: Final = "__other__"
 SPAN_INFERENCE: Final = "inference {model}"
 SPAN_FEEDBACK: Final = "feedback {kind}"
 
-# --- metrics (client, semconv v1.41) -----------------------------------------
+# --- metrics (client, semconv v1.41: the default) -----------------------------
 # Verified: equal to opentelemetry.semconv._incubating.metrics.gen_ai_metrics
-# (0.66b2), pinned by tests/unit/test_semconv.py. genai main renames the inference
-# ones (gen_ai.client.inference.duration / .time_to_first_chunk /
-# .time_per_output_chunk, PR #521) and replaces gen_ai.client.token.usage with
-# gen_ai.client.inference.usage.* counters (PR #374), in no released
-# instrumentation yet (migration.md @32c328e): the v1.41 names stay the default.
+# (0.66b2), pinned by tests/unit/test_semconv.py. These stay the default until a
+# released package carries the renames below.
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
 METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
+# --- metrics (client, semantic-conventions-genai main: opt-in) -----------------
+# Emitted instead of the v1.41 ones only when OTEL_SEMCONV_STABILITY_OPT_IN lists
+# gen_ai_latest_experimental (otel_ml.metrics chooses at Instruments.create), the
+# opt-in the conventions prescribe for instrumentations that emitted v1.36 or
+# older (docs/gen-ai/gen-ai-spans.md @9430220, the IMPORTANT note). Verified in
+# docs/gen-ai/non-normative/migration.md @32c328e, docs/gen-ai/client-inference.md
+# @024a4f9, docs/gen-ai/gen-ai-token-metrics.md @066d4a7 and
+# docs/gen-ai/client-embeddings.md @88eccb1; not in opentelemetry-semantic-
+# conventions 0.66b2 (tests/unit/test_semconv.py pins the literals).
+# Inference (chat, text_completion, generate_content) durations and streaming
+# timings: gen_ai.client.operation.* -> gen_ai.client.inference.* (PR #521).
+METRIC_INFERENCE_DURATION: Final = "gen_ai.client.inference.duration"
+METRIC_INFERENCE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.inference.time_to_first_chunk"
+METRIC_INFERENCE_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.inference.time_per_output_chunk"
+# gen_ai.client.token.usage is replaced (PR #374) by counters per token category,
+# split by gen_ai.token.modality ...
+METRIC_INFERENCE_USAGE_INPUT_TOKENS: Final = "gen_ai.client.inference.usage.input_tokens"
+METRIC_INFERENCE_USAGE_OUTPUT_TOKENS: Final = "gen_ai.client.inference.usage.output_tokens"
+METRIC_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS: Final = (
+    "gen_ai.client.inference.usage.cache_read.input_tokens"
+)
+METRIC_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = (
+    "gen_ai.client.inference.usage.cache_write.input_tokens"
+)
+METRIC_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS: Final = (
+    "gen_ai.client.inference.usage.reasoning.output_tokens"
+)
+# ... and per-operation histograms, input and output apart (no token type).
+METRIC_INFERENCE_OPERATION_INPUT_TOKENS: Final = "gen_ai.client.inference.operation.input_tokens"
+METRIC_INFERENCE_OPERATION_OUTPUT_TOKENS: Final = "gen_ai.client.inference.operation.output_tokens"
+# Embeddings get their own duration and input-token histogram.
+METRIC_EMBEDDINGS_DURATION: Final = "gen_ai.client.embeddings.duration"
+METRIC_EMBEDDINGS_OPERATION_INPUT_TOKENS: Final = "gen_ai.client.embeddings.operation.input_tokens"
+
+# The opt-in variable and its GenAI value, as opentelemetry-instrumentation 0.66b2
+# reads them (opentelemetry.instrumentation._semconv: OTEL_SEMCONV_STABILITY_OPT_IN,
+# _StabilityMode.GEN_AI_LATEST_EXPERIMENTAL / HTTP / HTTP_DUP; pinned by the test).
+OTEL_SEMCONV_STABILITY_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
+SEMCONV_OPT_IN_GEN_AI_LATEST: Final = "gen_ai_latest_experimental"
+SEMCONV_OPT_IN_HTTP: Final = "http"
+SEMCONV_OPT_IN_HTTP_DUP: Final = "http/dup"
+
+# --- HTTP (semconv, Stable; emitted by the official FastAPI/httpx instrumentations)
+# instrument_fastapi()/instrument_httpx() select the stable HTTP conventions unless
+# OTEL_SEMCONV_STABILITY_OPT_IN names an http mode. Verified: equal to
+# opentelemetry.semconv.metrics.http_metrics and .attributes.{http,url}_attributes
+# (0.66b2, stable modules), pinned by tests/unit/test_semconv.py. They replace
+# http.server.duration / http.client.duration (ms) and http.method,
+# http.status_code, http.target.
+METRIC_HTTP_SERVER_REQUEST_DURATION: Final = "http.server.request.duration"
+METRIC_HTTP_CLIENT_REQUEST_DURATION: Final = "http.client.request.duration"
+HTTP_REQUEST_METHOD: Final = "http.request.method"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+HTTP_ROUTE: Final = "http.route"
+URL_SCHEME: Final = "url.scheme"
+
 # --- metrics (server, semconv v1.41; emitted by the demo llm service) --------
 # Verified as above (gen_ai_metrics 0.66b2); unchanged on genai main.
 METRIC_SERVER_REQUEST_DURATION: Final = "gen_ai.server.request.duration"

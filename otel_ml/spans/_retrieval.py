@@ -16,7 +16,15 @@ from otel_ml.spans._validate import finite_float, name_or, non_negative_int
 
 
 class RetrievalSpan(SpanScope):
-    """``retrieval {data_source}``: doc count and similarity-score statistics."""
+    """``retrieval {data_source}``: doc count and similarity-score statistics.
+
+    ``provider`` is the GenAI provider serving the search (``openai`` for an
+    OpenAI vector store, ``aws.bedrock`` for a Bedrock knowledge base). The
+    conventions require ``gen_ai.provider.name`` on a retrieval span only "when
+    applicable", and it cannot be told from a data-source id: a search in the
+    application's own vector index has no GenAI provider, so without one the
+    attribute is left out rather than guessed.
+    """
 
     def __init__(
         self,
@@ -24,11 +32,13 @@ class RetrievalSpan(SpanScope):
         data_source: str,
         query: str | None = None,
         top_k: int | None = None,
+        provider: str | None = None,
     ) -> None:
         super().__init__(recorder)
         self.data_source = name_or(data_source, "unknown", "retrieval data_source")
         self._query = query
         self._top_k = non_negative_int(top_k, "retrieval top_k")
+        self._provider = _provider_name(provider)
         self._hits: list[tuple[str, float | None]] = []
 
     def _start(self) -> None:
@@ -36,8 +46,10 @@ class RetrievalSpan(SpanScope):
             semconv.GEN_AI_OPERATION_NAME: semconv.OP_RETRIEVAL,
             semconv.GEN_AI_DATA_SOURCE_ID: self.data_source,
         }
+        if self._provider is not None:
+            attributes[semconv.GEN_AI_PROVIDER_NAME] = self._provider
         if self._top_k is not None:
-            attributes[semconv.GEN_AI_REQUEST_TOP_K] = self._top_k
+            attributes[semconv.GEN_AI_RETRIEVAL_TOP_K] = self._top_k
         if self._recorder.content.enabled and isinstance(self._query, str):
             attributes[semconv.GEN_AI_RETRIEVAL_QUERY_TEXT] = self._recorder.content.cap(
                 self._query
@@ -82,6 +94,15 @@ class RetrievalSpan(SpanScope):
         instruments.retrieval_document_count.record(len(self._hits), count_attributes)
         for score in scores:
             instruments.retrieval_score.record(score, source)
+
+
+def _provider_name(provider: Any) -> str | None:
+    if provider is None:
+        return None
+    if isinstance(provider, str) and provider.strip():
+        return provider.strip()[:256]
+    warn_input(f"retrieval provider must be a non-empty str, got {type(provider).__name__}")
+    return None
 
 
 def _parse_hit(hit: Any) -> tuple[str, float | None] | None:

@@ -71,7 +71,8 @@ def test_retrieval_span_has_document_count_and_scores(trace: Trace) -> None:
     assert retrieval.service == "rag-vectordb"
     assert retrieval.operation == f"retrieval {tags['gen_ai.data_source.id']}"
     count = tags["rag.retrieval.document_count"]
-    assert 0 < count <= tags["gen_ai.request.top_k"]
+    assert 0 < count <= tags["gen_ai.retrieval.top_k"]
+    assert "gen_ai.request.top_k" not in tags  # sampling top-k: not a retrieval attribute
     low, mean, high = (tags[f"rag.retrieval.score.{k}"] for k in ("min", "mean", "max"))
     assert 0 <= low <= mean <= high <= 1
     # Content capture is off in the demo: no query text or documents on the span.

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.metrics.export import HistogramDataPoint
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 import otel_ml
 from otel_ml import semconv
+from otel_ml.spans._retrieval import RetrievalSpan
 from otel_ml.testing import Capture
 
 
@@ -62,7 +64,34 @@ def test_span_name_kind_and_request_attributes(otel_capture: Capture) -> None:
     assert span.status.status_code is StatusCode.UNSET
     assert _attr(span, semconv.GEN_AI_OPERATION_NAME) == "retrieval"
     assert _attr(span, semconv.GEN_AI_DATA_SOURCE_ID) == "product-docs"
-    assert _attr(span, semconv.GEN_AI_REQUEST_TOP_K) == 5
+    # The retrieval top-k of the current conventions; gen_ai.request.top_k now
+    # means sampling top-k and must not appear on a retrieval.
+    assert _attr(span, semconv.GEN_AI_RETRIEVAL_TOP_K) == 5
+    assert _attr(span, "gen_ai.retrieval.top_k") == 5
+    assert _attr(span, semconv.GEN_AI_REQUEST_TOP_K) is None
+    # No provider given, none guessed from the data source.
+    assert _attr(span, semconv.GEN_AI_PROVIDER_NAME) is None
+
+
+def test_a_named_provider_is_on_the_span_from_its_start(otel_capture: Capture) -> None:
+    # An OpenAI vector store search: the provider is known to the caller only.
+    recorder = otel_capture.telemetry._recorder
+    with RetrievalSpan(recorder, "vs_abc123", top_k=3, provider=" openai ") as r:
+        in_flight = trace.get_current_span()
+        assert isinstance(in_flight, ReadableSpan)  # the SDK span, set at start (sampling)
+        assert _attr(in_flight, semconv.GEN_AI_PROVIDER_NAME) == "openai"
+        r.record([("file-1", 0.9)])
+
+    span = otel_capture.span("retrieval vs_abc123")
+    assert _attr(span, semconv.GEN_AI_PROVIDER_NAME) == "openai"
+    assert _attr(span, semconv.GEN_AI_RETRIEVAL_TOP_K) == 3
+
+
+@pytest.mark.parametrize("provider", ["", "   ", 42])
+def test_a_provider_that_is_no_name_is_left_out(otel_capture: Capture, provider: Any) -> None:
+    with RetrievalSpan(otel_capture.telemetry._recorder, "docs", provider=provider):
+        pass
+    assert _attr(_span(otel_capture), semconv.GEN_AI_PROVIDER_NAME) is None
 
 
 def test_every_hit_format_is_counted_with_score_statistics(otel_capture: Capture) -> None:
