@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from otel_ml.pricing import PriceTable, PricingError
+from otel_ml.pricing import Price, PriceTable, PricingError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,12 +23,34 @@ def run(args: argparse.Namespace) -> int:
     for model in args.models:
         price = table.lookup(model)
         if price is None:
-            print(f"{model}: no price (cost is not recorded; counted on llm.cost.unpriced)")
+            print(unpriced_line(model, table.snapshot_family(model)))
             status = 1
-            continue
-        cached = "" if price.cached_input is None else f", cached input ${price.cached_input}"
-        print(
-            f"{model} -> {price.model}: input ${price.input}, output ${price.output}{cached} "
-            f"per 1M tokens (as of {price.as_of or 'n/a'}, {price.source or 'user table'})"
-        )
+        else:
+            print(price_line(model, price))
     return status
+
+
+def price_line(model: str, price: Price) -> str:
+    """What ``otel-ml price`` prints for a priced model."""
+    parts = [f"input ${price.input}", f"output ${price.output}"]
+    if price.cached_input is not None:
+        parts.append(f"cached input ${price.cached_input}")
+    if price.cache_write_input is not None:
+        parts.append(f"cache write ${price.cache_write_input}")
+    return (
+        f"{model} -> {price.model}: {', '.join(parts)} per 1M tokens "
+        f"(as of {price.as_of or 'n/a'}, {price.source or 'user table'})"
+    )
+
+
+def unpriced_line(model: str, family: Price | None) -> str:
+    """What ``otel-ml price`` prints for a model without a price. A dated name
+    of a known family says so: otherwise the user would think the family
+    itself is missing, when it is this snapshot's price that is unknown."""
+    unpriced = "cost is not recorded; counted on llm.cost.unpriced"
+    if family is None:
+        return f"{model}: no price ({unpriced})"
+    return (
+        f"{model}: no price ({family.model} is in the table, but its snapshots are priced "
+        f"individually and this one is not; {unpriced}; add it under 'models' with --pricing)"
+    )

@@ -16,6 +16,8 @@ from otel_ml.pricing import Price, PriceTable
 def _price_line(name: str, price: Price) -> str:
     """What ``otel-ml price`` prints for a priced model, built from the table."""
     cached = "" if price.cached_input is None else f", cached input ${price.cached_input}"
+    if price.cache_write_input is not None:
+        cached += f", cache write ${price.cache_write_input}"
     source = price.source or "user table"
     return (
         f"{name} -> {price.model}: input ${price.input}, output ${price.output}{cached} "
@@ -77,10 +79,35 @@ def test_price_of_a_versioned_name(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_price_without_a_cached_price(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["price", "mistral-large-latest"]) == 0
+    assert cli.main(["price", "mistral-large-2411"]) == 0
     price = _bundled("mistral-large")
     assert price.cached_input is None
-    assert capsys.readouterr().out == _price_line("mistral-large-latest", price) + "\n"
+    assert capsys.readouterr().out == _price_line("mistral-large-2411", price) + "\n"
+
+
+def test_price_shows_the_cache_write_price(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["price", "claude-sonnet-4-20250514"]) == 0
+    out = capsys.readouterr().out
+    assert out == (
+        "claude-sonnet-4-20250514 -> claude-sonnet-4: input $3.0, output $15.0, "
+        "cached input $0.3, cache write $3.75 per 1M tokens "
+        f"(as of {_bundled('claude-sonnet-4').as_of}, "
+        "https://docs.anthropic.com/en/docs/about-claude/pricing)\n"
+    )
+
+
+def test_unpriced_snapshot_of_a_known_family_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    """gpt-4o prices its snapshots apart ($5 for 2024-05-13, $2.50 later), so an
+    unknown one is unpriced, and the message says the family is known."""
+    assert cli.main(["price", "gpt-4o-2099-01-01", "gpt-4o-2024-05-13"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "gpt-4o-2099-01-01: no price (gpt-4o is in the table, but its snapshots are priced "
+        "individually and this one is not; cost is not recorded; counted on "
+        "llm.cost.unpriced; add it under 'models' with --pricing)",
+        _price_line("gpt-4o-2024-05-13", _bundled("gpt-4o-2024-05-13")),
+    ]
+    assert "input $5.0, output $15.0" in lines[1]
 
 
 def test_unknown_model_says_so_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
