@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
@@ -28,8 +29,9 @@ from urllib.parse import SplitResult, urlsplit
 from opentelemetry.processor.baggage import BaggageSpanProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_ml import semconv
@@ -136,16 +138,25 @@ def build_resource(service_name: str | None) -> Resource:
     return Resource.create(attributes)
 
 
-def build_tracer_provider(resource: Resource, destination: Destination) -> TracerProvider:
+def build_tracer_provider(
+    resource: Resource,
+    destination: Destination,
+    wrap_export: Callable[[SpanProcessor], SpanProcessor] | None = None,
+) -> TracerProvider:
+    """``wrap_export``: puts a processor in front of the exporting one (the
+    enrichment, which hands the exporter spans with attributes added)."""
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BaggageSpanProcessor(_is_tenant_key))
-    provider.add_span_processor(BatchSpanProcessor(_span_exporter(resource, destination)))
+    export: SpanProcessor = BatchSpanProcessor(_span_exporter(resource, destination))
+    provider.add_span_processor(wrap_export(export) if wrap_export is not None else export)
     return provider
 
 
-def build_meter_provider(resource: Resource, destination: Destination) -> MeterProvider:
+def build_meter_provider(
+    resource: Resource, destination: Destination, views: Sequence[View] = ()
+) -> MeterProvider:
     reader = PeriodicExportingMetricReader(_metric_exporter(resource, destination))
-    return MeterProvider(resource=resource, metric_readers=[reader])
+    return MeterProvider(resource=resource, metric_readers=[reader], views=list(views))
 
 
 def _is_tenant_key(key: str) -> bool:

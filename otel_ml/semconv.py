@@ -261,5 +261,42 @@ SCORE_BUCKETS: Final = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 DOCUMENT_COUNT_BUCKETS: Final = (0, 1, 2, 3, 5, 10, 20, 50, 100)
 
 # --- names read from other GenAI instrumentations (enrichment) -----------------
-# Owned by otel_ml/instrumentation/_enrich.py: the usage and model attributes
+# Owned by otel_ml/instrumentation/_enrich/: the usage and model attributes
 # that OpenInference, OpenLLMetry and the official instrumentations set.
+# Read, never emitted: each name below was checked in the peer's installed source
+# (versions noted); names otel-ml also emits are the conventions' ones above.
+# OpenInference (openinference-semantic-conventions 0.1.42, SpanAttributes; set by
+# openinference-instrumentation-openai 0.1.66). llm.token_count.prompt includes the
+# cache-read and cache-write tokens, as gen_ai.usage.input_tokens does.
+OI_SPAN_KIND: Final = "openinference.span.kind"
+OI_SPAN_KIND_LLM: Final = "LLM"
+OI_SPAN_KIND_EMBEDDING: Final = "EMBEDDING"
+OI_LLM_MODEL_NAME: Final = "llm.model_name"
+OI_LLM_PROVIDER: Final = "llm.provider"
+OI_LLM_SYSTEM: Final = "llm.system"
+OI_TOKEN_COUNT_PROMPT: Final = "llm.token_count.prompt"
+OI_TOKEN_COUNT_COMPLETION: Final = "llm.token_count.completion"
+OI_TOKEN_COUNT_CACHE_READ: Final = "llm.token_count.prompt_details.cache_read"
+OI_TOKEN_COUNT_CACHE_WRITE: Final = "llm.token_count.prompt_details.cache_write"
+# OpenLLMetry: 0.62.4 sets the conventions' names (gen_ai.usage.input_tokens,
+# gen_ai.usage.cache_read.input_tokens, gen_ai.provider.name); its earlier releases
+# set these (opentelemetry-semantic-conventions-ai 0.5.1, SpanAttributes).
+LEGACY_GEN_AI_SYSTEM: Final = "gen_ai.system"
+LEGACY_GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
+LEGACY_GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"
+LEGACY_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read_input_tokens"
+LEGACY_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation_input_tokens"
+LEGACY_LLM_REQUEST_TYPE: Final = "llm.request.type"
+# The v1.41 name of GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, still set by instrumentations
+# built on opentelemetry-semantic-conventions 0.66b2.
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+# Instrumentation scopes (tracer and meter names) of the peers, from their source:
+# opentelemetry-instrumentation-genai-openai 1.3b0 (__package__, given to
+# opentelemetry-util-genai 1.3b0, whose own default is its handler module's name),
+# openinference-instrumentation-openai 0.1.66 and opentelemetry-instrumentation-openai
+# 0.62.4 (module __name__ of v1/ and v0/).
+PEER_SCOPE_GENAI_OPENAI: Final = "opentelemetry.instrumentation.genai.openai"
+PEER_SCOPE_GENAI_UTIL: Final = "opentelemetry.util.genai.handler"
+PEER_SCOPE_OPENINFERENCE_OPENAI: Final = "openinference.instrumentation.openai"
+PEER_SCOPE_OPENLLMETRY_OPENAI_V1: Final = "opentelemetry.instrumentation.openai.v1"
+PEER_SCOPE_OPENLLMETRY_OPENAI_V0: Final = "opentelemetry.instrumentation.openai.v0"

@@ -31,6 +31,10 @@ from otel_ml.spans import GenerationSpan, InferenceSpan, Recorder, RetrievalSpan
 from otel_ml.tenancy import TenantCap, tenant
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.view import View
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    from otel_ml.instrumentation._enrich import EnrichingSpanProcessor
     from otel_ml.providers import Destination
 
 logger = logging.getLogger("otel_ml")
@@ -137,6 +141,27 @@ class Telemetry:
         except Exception as exc:  # telemetry never breaks the app
             report("feedback()", exc)
 
+    def enrichment_processor(self, export: SpanProcessor | None = None) -> SpanProcessor:
+        """For a tracer provider of your own: the span processor that gives
+        other GenAI instrumentations' spans ``tenant.id`` and cost, and records
+        ``llm.cost.usd`` and ``gen_ai.client.token.usage`` per tenant for them.
+        Pass it your exporting processor (``BatchSpanProcessor(exporter)``) so
+        the cost reaches the exporter; add it in place of that processor.
+        ``configure()`` installs it itself on the providers it builds.
+        Needs the OTel SDK (``otel-ml[otlp]``). See docs/enrichment.md."""
+        from otel_ml.instrumentation._enrich import enrichment_processor
+
+        return enrichment_processor(_SCOPE, self._recorder, export)
+
+    @staticmethod
+    def enrichment_views() -> list[View]:
+        """For a meter provider of your own (``MeterProvider(views=...)``):
+        drop the peers' tenant-less ``gen_ai.client.token.usage``, which otel-ml
+        records per tenant instead, so that no sum counts a call twice."""
+        from otel_ml.instrumentation._enrich import enrichment_views
+
+        return enrichment_views()
+
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export everything recorded so far; True if all exports succeeded."""
         ok = True
@@ -183,6 +208,7 @@ def configure(
     capture_content: bool = False,
     pricing: PricingSource = None,
     max_tenants: int = 100,
+    enrich: bool = True,
 ) -> Telemetry:
     """Set up otel-ml and return its :class:`Telemetry`.
 
@@ -195,6 +221,10 @@ def configure(
       (opt-in; each string capped at ``OTEL_ML_CONTENT_MAX_LENGTH``, 8192).
     - ``pricing``: YAML/JSON path or mapping extending the bundled price table.
     - ``max_tenants``: distinct ``tenant.id`` values kept on metrics.
+    - ``enrich``: give other GenAI instrumentations' spans (official
+      ``opentelemetry-instrumentation-genai-*``, OpenInference, OpenLLMetry)
+      tenant and cost, and count their calls on otel-ml's metrics; applies when
+      otel-ml builds both providers (docs/enrichment.md for your own).
 
     Calling it again with the same arguments returns the same instance.
     """
@@ -205,15 +235,17 @@ def configure(
         logger.warning("otel-ml: max_tenants must be a non-negative int; using 100")
         max_tenants = 100
     capture_content = capture_content is True
+    enrich = enrich is not False
     key = (service_name, endpoint, id(tracer_provider), id(meter_provider), capture_content,
-           _pricing_key(pricing), max_tenants)
+           _pricing_key(pricing), max_tenants, enrich)
     with _lock:
         existing = _configured.get(key)
         if existing is not None and not existing._shutdown:
             _default = existing
             return existing
         telemetry = _build_or_fall_back(service_name, endpoint, tracer_provider,
-                                        meter_provider, capture_content, pricing, max_tenants)
+                                        meter_provider, capture_content, pricing, max_tenants,
+                                        enrich)
         _configured[key] = telemetry
         _default = telemetry
     return telemetry
@@ -227,12 +259,13 @@ def _build_or_fall_back(
     capture_content: bool,
     pricing: PricingSource,
     max_tenants: int,
+    enrich: bool,
 ) -> Telemetry:
     """:func:`_build`, or, when it cannot, a Telemetry on the providers that
     exist (the caller's, else the global ones): configure() never raises."""
     try:
         return _build(service_name, endpoint, tracer_provider, meter_provider,
-                      capture_content, pricing, max_tenants)
+                      capture_content, pricing, max_tenants, enrich)
     except ImportError as exc:
         missing_extra("configure()", exc, "otlp", "recording to the global OpenTelemetry "
                       "providers instead (no-op unless the app set them up)")
@@ -262,18 +295,28 @@ def _build(
     capture_content: bool,
     pricing: PricingSource,
     max_tenants: int,
+    enrich: bool,
 ) -> Telemetry:
     prices = _load_prices(pricing)
     owns = (tracer_provider is None, meter_provider is None)
     destination = None
+    enrichment = None
     if tracer_provider is None or meter_provider is None:
+        # Only on providers otel-ml builds both of: its view must sit on the
+        # meter provider that the peers' metrics go to.
+        if enrich and all(owns):
+            from otel_ml.instrumentation._enrich import enrichment_processor
+
+            enrichment = enrichment_processor(_SCOPE)
         tracer_provider, meter_provider, destination = _build_providers(
-            service_name, endpoint, tracer_provider, meter_provider
+            service_name, endpoint, tracer_provider, meter_provider, enrichment
         )
     telemetry = Telemetry(
         tracer_provider, meter_provider, owns_providers=owns, capture_content=capture_content,
         prices=prices, max_tenants=max_tenants, destination=destination,
     )
+    if enrichment is not None:
+        enrichment.bind(telemetry._recorder)
     if all(owns):
         _install_globals(telemetry)
     if any(owns):
@@ -286,6 +329,7 @@ def _build_providers(
     endpoint: str | None,
     tracer_provider: TracerProvider | None,
     meter_provider: MeterProvider | None,
+    enrichment: EnrichingSpanProcessor | None = None,
 ) -> tuple[TracerProvider, MeterProvider, Destination | None]:
     """SDK providers for the signals the caller brought none for; imports the
     OTel SDK, so it runs only when one is needed."""
@@ -295,11 +339,16 @@ def _build_providers(
     destination = None
     if tracer_provider is None:
         destination = providers.resolve_destination(endpoint, "traces")
-        tracer_provider = providers.build_tracer_provider(resource, destination)
+        tracer_provider = providers.build_tracer_provider(
+            resource, destination, enrichment.wrap if enrichment is not None else None
+        )
         _announce(destination)
     if meter_provider is None:
         metrics_destination = providers.resolve_destination(endpoint, "metrics")
-        meter_provider = providers.build_meter_provider(resource, metrics_destination)
+        meter_provider = providers.build_meter_provider(
+            resource, metrics_destination,
+            Telemetry.enrichment_views() if enrichment is not None else (),
+        )
         if metrics_destination != destination:
             _announce(metrics_destination)
     return tracer_provider, meter_provider, destination
