@@ -16,11 +16,11 @@ from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from otel_ml import semconv
-from otel_ml._safety import guard, warn_input
+from otel_ml._safety import guard, report, warn_input
 from otel_ml.spans import _stream
 from otel_ml.spans._generation_emit import emit_generation
 from otel_ml.spans._invocation import GenerationInvocation
-from otel_ml.spans._openai import openai_chunk
+from otel_ml.spans._openai import observe_chunk
 from otel_ml.spans._scope import Recorder, SpanScope
 from otel_ml.spans._stream import StreamState
 from otel_ml.spans._validate import name_or, non_negative_int
@@ -200,13 +200,15 @@ class GenerationSpan(SpanScope):
                 self._stamps.append(time.perf_counter())
                 self._pieces.append(item)
             return
-        with guard("generation stream chunk"):
-            text, usage = openai_chunk(item)
-            if text:
-                self._stamps.append(time.perf_counter())
-                self._pieces.append(text)
-            if usage is not None:
-                self.usage(*usage)
+        # One try, not a guard() context manager: this runs once per chunk.
+        try:
+            text = observe_chunk(self, item)
+        except Exception as exc:  # a malformed chunk must not break the stream
+            report("generation stream chunk", exc)
+            return
+        if text:
+            self._stamps.append(time.perf_counter())
+            self._pieces.append(text)
 
     def _stream_closed(self, state: StreamState) -> None:
         if state.closed:
