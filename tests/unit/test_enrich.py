@@ -470,6 +470,33 @@ def test_two_peers_on_one_call_count_it_once_on_the_inner_span(rig: Rig) -> None
     assert rig.metric_count(semconv.METRIC_TOKEN_USAGE) == 2
 
 
+def test_the_inner_span_takes_the_request_model_and_provider_of_the_call_above(
+    rig: Rig,
+) -> None:
+    """OpenInference inside the official instrumentation: OpenInference names only
+    the response's model; the series is the request model's, as otel-ml's own."""
+    with (
+        otel_ml.tenant("acme"),
+        rig.tracer(semconv.PEER_SCOPE_GENAI_OPENAI).start_as_current_span(
+            f"chat {MODEL}",
+            attributes={
+                semconv.GEN_AI_OPERATION_NAME: semconv.OP_CHAT,
+                semconv.GEN_AI_PROVIDER_NAME: semconv.PROVIDER_OPENAI,
+                semconv.GEN_AI_REQUEST_MODEL: MODEL,
+            },
+        ),
+    ):
+        openinference_call(rig.tracer(semconv.PEER_SCOPE_OPENINFERENCE_OPENAI), model="dated-x")
+    series = {
+        semconv.TENANT_ID: "acme",
+        semconv.GEN_AI_OPERATION_NAME: semconv.OP_CHAT,
+        semconv.GEN_AI_PROVIDER_NAME: semconv.PROVIDER_OPENAI,
+        semconv.GEN_AI_REQUEST_MODEL: MODEL,
+    }
+    assert rig.metric_sum(semconv.METRIC_COST, series) == pytest.approx(COST, abs=1e-9)
+    assert rig.metric_sum(semconv.METRIC_COST) == pytest.approx(COST, abs=1e-9)
+
+
 def test_an_outer_span_summing_two_calls_counts_the_calls(rig: Rig) -> None:
     """A framework's LLM span over two client calls reports their sum: the
     calls are counted, the sum is not counted again."""

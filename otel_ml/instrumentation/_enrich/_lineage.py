@@ -18,7 +18,9 @@ An evicted entry costs at most one call's deduplication, never a crash.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 MAX_LIVE_SPANS = 10_000
 
@@ -35,6 +37,10 @@ class Call:
     # A span below this one counts the call (or will: an otel-ml span marks its
     # ancestors when it starts, since it counts itself whatever happens).
     covered: bool = False
+    # Request attributes of this span and the calls above it, at their start:
+    # an inner span of the same call may lack them (OpenInference has no
+    # request model, only the response's).
+    hints: Mapping[str, Any] = field(default_factory=dict)
 
     def counts(self) -> bool:
         """Whether this peer span, once it reports usage, is the one to count."""
@@ -54,7 +60,14 @@ class Lineage:
         return len(self._live)
 
     def start(
-        self, span_id: int, parent_id: int | None, *, genai: bool, own: bool, tenant: str | None
+        self,
+        span_id: int,
+        parent_id: int | None,
+        *,
+        genai: bool,
+        own: bool,
+        tenant: str | None,
+        hints: Mapping[str, Any] | None = None,
     ) -> Call | None:
         """Register a started span; returns its :class:`Call` if it is a GenAI span."""
         with self._lock:
@@ -69,6 +82,7 @@ class Lineage:
                 parent=enclosing,
                 tenant=tenant,
                 under_own=enclosing is not None and (enclosing.own or enclosing.under_own),
+                hints={**(enclosing.hints if enclosing is not None else {}), **(hints or {})},
             )
             if own:
                 _cover(enclosing)

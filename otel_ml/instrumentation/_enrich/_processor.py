@@ -22,7 +22,7 @@ from opentelemetry.util.types import AttributeValue
 from otel_ml import semconv
 from otel_ml._safety import report
 from otel_ml.instrumentation._enrich._lineage import Call, Lineage
-from otel_ml.instrumentation._enrich._usage import MARKERS, PeerUsage, read_usage
+from otel_ml.instrumentation._enrich._usage import MARKERS, PeerUsage, read_usage, request_hints
 from otel_ml.spans import Recorder
 
 # Scopes whose spans are GenAI calls even without a marker attribute at start.
@@ -93,7 +93,12 @@ class EnrichingSpanProcessor(SpanProcessor):
         parent = span.parent
         parent_id = parent.span_id if parent is not None and not parent.is_remote else None
         call = self._lineage.start(
-            span.context.span_id, parent_id, genai=genai, own=own, tenant=tenant
+            span.context.span_id,
+            parent_id,
+            genai=genai,
+            own=own,
+            tenant=tenant,
+            hints=request_hints(attributes) if genai and not own else None,
         )
         if call is not None and not own and tenant and semconv.TENANT_ID not in attributes:
             span.set_attribute(semconv.TENANT_ID, tenant)
@@ -106,7 +111,7 @@ class EnrichingSpanProcessor(SpanProcessor):
         if call is None or recorder is None or not call.counts():
             return span
         attributes = span.attributes or {}
-        usage = read_usage(attributes)
+        usage = read_usage({**call.hints, **attributes})
         if usage is None:
             return span
         self._lineage.counted(call)

@@ -67,6 +67,21 @@ _LEGACY_OPERATIONS = {
 }
 
 
+# Request attributes a span of the call may pass down to an inner span of the
+# same call (one peer inside another): they describe the request, not the usage.
+# Not the operation: an agent's span encloses chat calls.
+_HINTS = (
+    semconv.GEN_AI_REQUEST_MODEL,
+    semconv.GEN_AI_PROVIDER_NAME,
+    semconv.LEGACY_GEN_AI_SYSTEM,
+)
+
+
+def request_hints(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The request attributes of a starting GenAI span."""
+    return {name: attributes[name] for name in _HINTS if name in attributes}
+
+
 @dataclass(frozen=True)
 class PeerUsage:
     """Usage of one call as another instrumentation reported it."""
