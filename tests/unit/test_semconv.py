@@ -260,3 +260,64 @@ def test_semconv_imports_nothing_but_typing() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- docs/sdk.md lists every name -----------------------------------------------------
+
+SDK_DOC = Path(__file__).resolve().parents[2] / "docs" / "sdk.md"
+CATALOGUE = "## Attribute and metric catalogue"
+# Constants of semconv.py that are values or templates, not attribute or metric names.
+NOT_NAMES = (
+    "OP_", "PROVIDER_", "FINISH_REASON_", "TOKEN_TYPE_", "TOKEN_MODALITY_", "SPAN_",
+    "SEMCONV_OPT_IN_", "OTEL_SEMCONV_STABILITY_OPT_IN", "TENANT_OVERFLOW", "LABEL_OVERFLOW",
+)
+# Named for the tests and the docs, set by otel-ml on nothing: the sampling top-k, and the
+# evaluation event's names (no otel-ml code emits evaluation events yet).
+NOT_EMITTED = {
+    semconv.GEN_AI_REQUEST_TOP_K,
+    semconv.EVENT_GEN_AI_EVALUATION_RESULT,
+    semconv.GEN_AI_EVALUATION_NAME,
+    semconv.GEN_AI_EVALUATION_SCORE_VALUE,
+    semconv.GEN_AI_EVALUATION_SCORE_LABEL,
+    semconv.GEN_AI_EVALUATION_EXPLANATION,
+}
+_CODE = re.compile(r"`([^`\s]+)`")
+
+
+def _catalogue_names() -> set[str]:
+    """The names in the first column of every table of the catalogue section."""
+    text = SDK_DOC.read_text(encoding="utf-8")
+    section = text.split(CATALOGUE, 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        first_cell = line.split("|")[1]
+        names.update(n for n in _CODE.findall(first_cell) if "{" not in n and "[" not in n)
+    return names
+
+
+def _emitted_names() -> set[str]:
+    return {
+        value
+        for name, value in _semconv_names().items()
+        if not name.startswith(NOT_NAMES) and value not in NOT_EMITTED
+    }
+
+
+def test_the_sdk_doc_lists_every_emitted_name() -> None:
+    missing = sorted(_emitted_names() - _catalogue_names())
+    assert missing == [], "add them to the catalogue in docs/sdk.md"
+
+
+def test_the_sdk_doc_lists_no_name_semconv_does_not_define() -> None:
+    defined = set(_semconv_names().values())
+    stale = sorted(_catalogue_names() - defined)
+    assert stale == [], "docs/sdk.md names what otel_ml/semconv.py does not define"
+
+
+def test_the_catalogue_parser_sees_the_tables() -> None:
+    # Guards the two tests above against a parser that finds nothing.
+    names = _catalogue_names()
+    assert {"gen_ai.retrieval.top_k", "llm.cost.usd", "http.server.request.duration"} <= names
+    assert len(names) >= 60
