@@ -27,6 +27,7 @@ _RESPONSE_TERMINAL_EVENTS = frozenset(
     {"response.completed", "response.incomplete", "response.failed"}
 )
 _RESPONSE_TEXT_DELTA = "response.output_text.delta"
+_MISSING = object()
 
 
 class Sink(Protocol):
@@ -57,9 +58,14 @@ def field(obj: Any, name: str) -> Any:
     """``obj.name`` or ``obj[name]``: the SDK's objects and raw JSON alike."""
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
+    # dict first, then attributes: isinstance(x, Mapping) is an ABC check that
+    # costs more than the read itself on the SDK's pydantic objects.
+    if type(obj) is dict:
         return obj.get(name)
-    return getattr(obj, name, None)
+    value = getattr(obj, name, _MISSING)
+    if value is not _MISSING:
+        return value
+    return obj.get(name) if isinstance(obj, Mapping) else None
 
 
 # --- usage ---------------------------------------------------------------------
@@ -156,17 +162,29 @@ def record_chat_stream(sink: Sink, stamps: Sequence[float], chunks: Sequence[Any
     invocation = sink.invocation
     reasons: dict[int, str] = {}
     usage = None
-    for stamp, chunk in zip(stamps, chunks, strict=False):
-        choices = field(chunk, "choices")
-        if choices:
-            text = field(field(choices[0], "delta"), "content")
-            if isinstance(text, str) and text:
-                invocation.stamps.append(stamp)
-                invocation.pieces.append(text)
-            _add_finish_reasons(reasons, choices)
-        chunk_usage = field(chunk, "usage")
-        if chunk_usage:
-            usage = chunk_usage
+    if chunks and not isinstance(chunks[0], Mapping):
+        # The SDK's objects: plain getattr, ~0.5 µs per chunk less than field().
+        for stamp, chunk in zip(stamps, chunks, strict=False):
+            choices = getattr(chunk, "choices", None)
+            if choices:
+                first = choices[0]
+                text = getattr(getattr(first, "delta", None), "content", None)
+                if text and type(text) is str:
+                    invocation.stamps.append(stamp)
+                    invocation.pieces.append(text)
+                if len(choices) > 1 or getattr(first, "finish_reason", None) is not None:
+                    _add_finish_reasons(reasons, choices)
+            usage = getattr(chunk, "usage", None) or usage
+    else:
+        for stamp, chunk in zip(stamps, chunks, strict=False):
+            choices = field(chunk, "choices")
+            if choices:
+                text = field(field(choices[0], "delta"), "content")
+                if isinstance(text, str) and text:
+                    invocation.stamps.append(stamp)
+                    invocation.pieces.append(text)
+                _add_finish_reasons(reasons, choices)
+            usage = field(chunk, "usage") or usage
     if chunks:
         _record_identity(sink, chunks[0])
     sink.response(finish_reasons=_sorted_reasons(reasons) if reasons else None)
