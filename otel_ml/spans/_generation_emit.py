@@ -147,6 +147,12 @@ def _record_metrics(
         instruments.token_usage.record(
             output_tokens, {**attributes, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_OUTPUT}
         )
+    instruments.record_usage_details(
+        attributes,
+        cache_read_input_tokens=invocation.cached_input_tokens or None,
+        cache_write_input_tokens=invocation.cache_write_input_tokens or None,
+        reasoning_output_tokens=invocation.reasoning_output_tokens,
+    )
     if cost is not None:
         instruments.cost.add(cost, attributes)
     elif input_tokens is not None or output_tokens is not None:

@@ -181,3 +181,26 @@ def test_cache_and_reasoning_counters_exist_only_with_the_opt_in(
     }
     for name, amount in expected.items():
         assert capture.metric_sum(name, counted) == (amount if latest else 0), name
+
+
+def test_a_generation_counts_its_cache_and_reasoning_tokens_with_the_opt_in(
+    otel_capture_factory: Callable[..., Capture], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", LATEST)
+    capture = otel_capture_factory()
+    with capture.telemetry.generation("claude-sonnet-4", "anthropic") as g:
+        g.usage(input_tokens=1_212, output_tokens=50, cached_input_tokens=1_000,
+                cache_write_input_tokens=200, reasoning_output_tokens=9)
+
+    counted: dict[str, Any] = {
+        semconv.GEN_AI_OPERATION_NAME: "chat",
+        semconv.GEN_AI_PROVIDER_NAME: "anthropic",
+        semconv.GEN_AI_REQUEST_MODEL: "claude-sonnet-4",
+        semconv.GEN_AI_TOKEN_MODALITY: semconv.TOKEN_MODALITY_UNKNOWN,
+    }
+    assert capture.metric_sum(
+        semconv.METRIC_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS, counted) == 1_000
+    assert capture.metric_sum(
+        semconv.METRIC_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS, counted) == 200
+    assert capture.metric_sum(
+        semconv.METRIC_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS, counted) == 9
