@@ -70,6 +70,8 @@ class Lineage:
         hints: Mapping[str, Any] | None = None,
     ) -> Call | None:
         """Register a started span; returns its :class:`Call` if it is a GenAI span."""
+        if not genai and (parent_id is None or parent_id not in self._live):
+            return None  # most spans: no lock (a dict read is atomic in CPython)
         with self._lock:
             entry = self._live.get(parent_id) if parent_id is not None else None
             enclosing = entry[0] if entry is not None else None
@@ -91,6 +93,8 @@ class Lineage:
 
     def end(self, span_id: int) -> Call | None:
         """Forget an ended span; returns its Call if it was a GenAI span."""
+        if span_id not in self._live:
+            return None
         with self._lock:
             entry = self._live.pop(span_id, None)
         return entry[0] if entry is not None and entry[1] else None
