@@ -28,15 +28,17 @@ import contextlib
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, cast
 
 import httpx
+import openai
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from openai.types.chat import ChatCompletionMessageParam
 from opentelemetry import trace
 from opentelemetry.metrics import Histogram
 from opentelemetry.trace import Span, Status, StatusCode
@@ -44,15 +46,7 @@ from pydantic import BaseModel, Field, model_validator
 
 import otel_ml
 from demo_rag.grounding import LlmJudgeScorer, OverlapScorer, Scorer
-from demo_rag.llm import PROVIDER
-from demo_rag.openai_wire import (
-    SSE_MEDIA_TYPE,
-    UpstreamError,
-    Usage,
-    complete_chat,
-    sse,
-    stream_chat,
-)
+from demo_rag.openai_wire import SSE_MEDIA_TYPE, UpstreamError, Usage, sse
 from demo_rag.service import serve
 from demo_rag.simulator import DEFAULT_MODEL
 from demo_rag.tenants import TenantDirectory
@@ -84,7 +78,6 @@ class Settings:
     vectordb_url: str
     llm_url: str
     model: str = DEFAULT_MODEL
-    provider: str = PROVIDER
     top_k: int = 4
     scorer: Literal["overlap", "llm_judge"] = "overlap"
     timeout_s: float = 60.0
@@ -108,7 +101,6 @@ class Settings:
             vectordb_url=environ["VECTORDB_URL"].rstrip("/"),
             llm_url=environ["LLM_URL"].rstrip("/"),
             model=environ.get("DEMO_RAG_MODEL") or DEFAULT_MODEL,
-            provider=environ.get("DEMO_RAG_PROVIDER") or PROVIDER,
             top_k=int(environ.get("DEMO_RAG_TOP_K") or 4),
             scorer="llm_judge" if scorer == "llm_judge" else "overlap",
             timeout_s=float(environ.get("DEMO_RAG_TIMEOUT_S") or 60.0),
@@ -116,9 +108,19 @@ class Settings:
             drift_interval_s=interval,
         )
 
-    @property
-    def chat_url(self) -> str:
-        return f"{self.llm_url}/v1/chat/completions"
+    def llm_client(self) -> openai.AsyncOpenAI:
+        """The official client, pointed at the llm service's OpenAI-compatible API.
+
+        No retries: a failed answer is reported to the caller at once, and one
+        question stays one LLM request in the trace. The key is the llm
+        service's business; the client only insists on having one.
+        """
+        return openai.AsyncOpenAI(
+            base_url=f"{self.llm_url}/v1",
+            api_key=os.environ.get("DEMO_RAG_LLM_API_KEY") or "demo",
+            timeout=openai.Timeout(self.timeout_s, connect=5.0),
+            max_retries=0,
+        )
 
 
 class AskRequest(BaseModel):
@@ -178,22 +180,45 @@ Event = Token | Done | Failed
 
 
 class LlmJudge:
-    """:class:`demo_rag.grounding.JudgeClient` over the llm service, traced and billed."""
+    """:class:`demo_rag.grounding.JudgeClient` over the llm service.
 
-    def __init__(self, client: httpx.AsyncClient, settings: Settings, telemetry: otel_ml.Telemetry):
-        self._client, self._settings, self._telemetry = client, settings, telemetry
+    The client is instrumented by ``otel_ml.instrument_openai``: each verdict is
+    a generation span of its own, traced and billed like the answer.
+    """
+
+    def __init__(self, llm: openai.AsyncOpenAI, settings: Settings) -> None:
+        self._llm, self._settings = llm, settings
 
     async def complete(self, messages: list[dict[str, str]]) -> str:
-        settings = self._settings
-        body = {"model": settings.model, "messages": messages, "max_tokens": 8}
-        with self._telemetry.generation(settings.model, settings.provider, prompt=messages) as g:
-            delta = await complete_chat(self._client, settings.chat_url, body)
-            g.output(delta.content)
-            if delta.usage is not None:
-                g.usage(delta.usage.prompt_tokens, delta.usage.completion_tokens)
-            g.response(model=delta.model, response_id=delta.id,
-                       finish_reasons=[delta.finish_reason] if delta.finish_reason else None)
-        return delta.content
+        with upstream_errors():
+            completion = await self._llm.chat.completions.create(
+                model=self._settings.model, messages=_chat_messages(messages), max_tokens=8
+            )
+        if not completion.choices:
+            raise UpstreamError(502, "bad_response", "a completion without choices")
+        return completion.choices[0].message.content or ""
+
+
+@contextlib.contextmanager
+def upstream_errors() -> Iterator[None]:
+    """The OpenAI client's exceptions as the api's :class:`UpstreamError`."""
+    try:
+        yield
+    except openai.APIStatusError as exc:
+        raise UpstreamError(exc.status_code, _error_type(exc, "http_error"), exc.message) from exc
+    except openai.APIConnectionError as exc:  # also timeouts
+        raise UpstreamError(502, "llm_unreachable", str(exc)) from exc
+    except openai.APIError as exc:  # an error event inside the stream
+        raise UpstreamError(502, _error_type(exc, "stream_error"), exc.message) from exc
+
+
+def _chat_messages(messages: list[dict[str, str]]) -> list[ChatCompletionMessageParam]:
+    """Role/content dicts are what the client sends; its types want the TypedDicts."""
+    return cast("list[ChatCompletionMessageParam]", messages)
+
+
+def _error_type(exc: openai.APIError, default: str) -> str:
+    return str(exc.type or exc.code or default)
 
 
 class RagPipeline:
@@ -203,12 +228,14 @@ class RagPipeline:
         self,
         settings: Settings,
         client: httpx.AsyncClient,
+        llm: openai.AsyncOpenAI,
         telemetry: otel_ml.Telemetry,
         scorer: Scorer,
         drift: DriftMonitor | None = None,
     ) -> None:
         self.settings = settings
         self._client = client
+        self._llm = llm
         self._telemetry = telemetry
         self._scorer = scorer
         self._drift = drift
@@ -257,43 +284,39 @@ class RagPipeline:
     async def _generate(
         self, messages: list[dict[str, str]], sources: list[str], on_token: Callable[[str], None]
     ) -> Answer:
-        settings = self.settings
-        answer = Answer(text="", sources=sources, model=settings.model)
-        body = {"model": settings.model, "messages": messages,
-                "stream_options": {"include_usage": True}}
+        """Stream the answer through the instrumented client: its generation span
+        (tokens, cost, TTFT, time per chunk) comes from ``instrument_openai``."""
+        answer = Answer(text="", sources=sources, model=self.settings.model)
         pieces: list[str] = []
-        response_id: str | None = None
-        with self._telemetry.generation(
-            settings.model, settings.provider, prompt=messages, stream=True
-        ) as g:
-            try:
-                async with contextlib.aclosing(
-                    stream_chat(self._client, settings.chat_url, body)
-                ) as deltas:
-                    async for delta in deltas:
-                        if delta.content:
-                            g.chunk(delta.content)
-                            pieces.append(delta.content)
-                            on_token(delta.content)
-                        answer.usage = delta.usage or answer.usage
-                        answer.finish_reason = delta.finish_reason or answer.finish_reason
-                        answer.model = delta.model or answer.model
-                        response_id = delta.id or response_id
-            except httpx.HTTPError as exc:
-                raise UpstreamError(502, "llm_unreachable", str(exc)) from exc
-            answer.text = "".join(pieces)
-            g.output(answer.text)
-            if answer.usage is not None:
-                g.usage(answer.usage.prompt_tokens, answer.usage.completion_tokens)
-            g.response(model=answer.model, response_id=response_id,
-                       finish_reasons=[answer.finish_reason] if answer.finish_reason else None)
+        with upstream_errors():
+            stream = await self._llm.chat.completions.create(
+                model=self.settings.model,
+                messages=_chat_messages(messages),
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async with stream:
+                async for chunk in stream:
+                    answer.model = chunk.model or answer.model
+                    if chunk.usage is not None:
+                        answer.usage = Usage(
+                            chunk.usage.prompt_tokens, chunk.usage.completion_tokens
+                        )
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    answer.finish_reason = choice.finish_reason or answer.finish_reason
+                    if choice.delta.content:
+                        pieces.append(choice.delta.content)
+                        on_token(choice.delta.content)
+        answer.text = "".join(pieces)
         return answer
 
     async def _score(self, question: str, text: str, contexts: list[str]) -> float | None:
         """The groundedness score, or None if the scorer failed: never fail the answer."""
         try:
             return round(await self._scorer.score(question, text, contexts), 4)
-        except (UpstreamError, httpx.HTTPError, ValueError) as exc:
+        except (UpstreamError, ValueError) as exc:
             logger.warning("groundedness scoring failed", extra={"error": str(exc)})
             return None
 
@@ -445,12 +468,13 @@ def create_app(
         timeout = httpx.Timeout(settings.timeout_s, connect=5.0)
         drift = start_drift_monitor(settings, telemetry)
         try:
-            async with httpx.AsyncClient(timeout=timeout) as client:
+            async with httpx.AsyncClient(timeout=timeout) as client, settings.llm_client() as llm:
+                otel_ml.instrument_openai(llm, telemetry=telemetry)
                 scorer: Scorer = (
-                    LlmJudgeScorer(LlmJudge(client, settings, telemetry))
+                    LlmJudgeScorer(LlmJudge(llm, settings))
                     if settings.scorer == "llm_judge" else OverlapScorer()
                 )
-                state["pipeline"] = RagPipeline(settings, client, telemetry, scorer, drift)
+                state["pipeline"] = RagPipeline(settings, client, llm, telemetry, scorer, drift)
                 yield
         finally:
             stop_drift_monitor(drift)
