@@ -18,8 +18,9 @@ from opentelemetry import context as otel_context
 from otel_ml import semconv
 from otel_ml._safety import guard
 from otel_ml.instrumentation._anthropic._messages import record_message, request_model
-from otel_ml.instrumentation._anthropic._request import OWNED, owning, server_of
+from otel_ml.instrumentation._anthropic._request import OWNED, owning
 from otel_ml.instrumentation._anthropic._stream import AsyncStreamProxy, HeldCall, StreamProxy
+from otel_ml.instrumentation._endpoint import server_of
 from otel_ml.spans._generation import GenerationSpan
 from otel_ml.telemetry import Telemetry, current
 

@@ -43,19 +43,6 @@ def owning(context: Context | None) -> Iterator[None]:
         OWNED.reset(token)
 
 
-def server_of(client: Any) -> tuple[str | None, int | None]:
-    """``server.address``/``server.port`` from the client's ``base_url``
-    (the port of the scheme when the URL names none, as the client's own span has it)."""
-    url = getattr(client, "base_url", None)
-    host = getattr(url, "host", None)
-    if not isinstance(host, str) or not host:
-        return None, None
-    port = getattr(url, "port", None)
-    if not isinstance(port, int):
-        port = {"https": 443, "http": 80}.get(getattr(url, "scheme", None) or "")
-    return host, port
-
-
 def suppress_client_span(
     wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:

@@ -13,8 +13,9 @@ from openai import AsyncStream, Stream
 
 from otel_ml import semconv
 from otel_ml._safety import guard, report
+from otel_ml.instrumentation._endpoint import server_of
 from otel_ml.instrumentation._openai._api import Api
-from otel_ml.instrumentation._openai._request import request_kwargs, server_of
+from otel_ml.instrumentation._openai._request import request_kwargs
 from otel_ml.instrumentation._openai._stream import (
     AsyncStreamProxy,
     StreamManagerProxy,
@@ -114,7 +115,7 @@ def _span(
             stream=kwargs.get("stream") is True,
             operation=api.operation,
         )
-        span.server(*server_of(resource))
+        span.server(*server_of(getattr(resource, "_client", None)))
         return span
     except Exception as exc:
         report(f"openai {api.name} span", exc)

@@ -1,5 +1,4 @@
-"""What an instrumented call sends: the provider endpoint for
-``server.address``/``server.port``, and the keyword arguments of the real call.
+"""What an instrumented call sends: the keyword arguments of the real call.
 
 openai 3.x sends through ``httpx2``, which no OpenTelemetry HTTP
 instrumentation covers, so the generation span's ``traceparent``,
@@ -17,18 +16,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import propagate
-
-_DEFAULT_PORTS = {"https": 443, "http": 80}
-
-
-def server_of(resource: Any) -> tuple[str | None, int | None]:
-    """Host and port of the client's ``base_url`` (the scheme's port if implicit)."""
-    url = getattr(getattr(resource, "_client", None), "base_url", None)
-    host = getattr(url, "host", None)
-    port = getattr(url, "port", None)
-    if port is None:
-        port = _DEFAULT_PORTS.get(getattr(url, "scheme", None) or "")
-    return (host if isinstance(host, str) and host else None), port
 
 
 def request_kwargs(kwargs: dict[str, Any], resource: Any, add_usage: bool) -> dict[str, Any]:
