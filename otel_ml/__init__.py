@@ -50,10 +50,13 @@ __all__ = [
 
 
 def retrieval(
-    data_source: str, query: str | None = None, top_k: int | None = None
+    data_source: str,
+    query: str | None = None,
+    top_k: int | None = None,
+    provider: str | None = None,
 ) -> RetrievalSpan:
     """A ``retrieval {data_source}`` span on the current Telemetry."""
-    return current().retrieval(data_source, query=query, top_k=top_k)
+    return current().retrieval(data_source, query=query, top_k=top_k, provider=provider)
 
 
 def generation(

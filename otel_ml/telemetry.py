@@ -102,10 +102,20 @@ class Telemetry:
         return result
 
     def retrieval(
-        self, data_source: str, query: str | None = None, top_k: int | None = None
+        self,
+        data_source: str,
+        query: str | None = None,
+        top_k: int | None = None,
+        provider: str | None = None,
     ) -> RetrievalSpan:
-        """A ``retrieval {data_source}`` span; call ``.record(hits)`` inside."""
-        return RetrievalSpan(self._recorder, data_source, query=query, top_k=top_k)
+        """A ``retrieval {data_source}`` span; call ``.record(hits)`` inside.
+
+        ``provider`` is the GenAI provider serving the search (``openai`` for an
+        OpenAI vector store), as ``gen_ai.provider.name``; none for your own index.
+        """
+        return RetrievalSpan(
+            self._recorder, data_source, query=query, top_k=top_k, provider=provider
+        )
 
     def generation(
         self,

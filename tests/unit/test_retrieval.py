@@ -87,6 +87,13 @@ def test_a_named_provider_is_on_the_span_from_its_start(otel_capture: Capture) -
     assert _attr(span, semconv.GEN_AI_RETRIEVAL_TOP_K) == 3
 
 
+def test_the_public_retrieval_takes_the_provider(otel_capture: Capture) -> None:
+    with otel_ml.retrieval("vs_abc123", top_k=2, provider="openai") as r:
+        r.record([("file-1", 0.8)])
+    span = otel_capture.span("retrieval vs_abc123")
+    assert _attr(span, semconv.GEN_AI_PROVIDER_NAME) == "openai"
+
+
 @pytest.mark.parametrize("provider", ["", "   ", 42])
 def test_a_provider_that_is_no_name_is_left_out(otel_capture: Capture, provider: Any) -> None:
     with RetrievalSpan(otel_capture.telemetry._recorder, "docs", provider=provider):
