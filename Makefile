@@ -3,12 +3,14 @@
 #   make test    lint, type-check, build/install the real backends, run every test
 #   make stack   start the native collector + Jaeger + Prometheus + Alertmanager
 #   make bench   the SDK overhead, drift monitor and import cost benchmarks (docs/performance.md)
+#   make bench-peers      otel-ml against the other OpenAI instrumentations, one venv each
+#   make bench-collector  our collector pipeline against a pass-through one, with telemetrygen
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml demo_rag/pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: venv demo test lint unit backends stack stack-down bench clean
+.PHONY: venv demo test lint unit backends stack stack-down bench bench-peers bench-collector clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml demo_rag/pyproject.toml
@@ -46,6 +48,13 @@ bench: venv
 	$(BIN)/python bench/bench_sdk.py
 	$(BIN)/python bench/bench_drift.py
 	$(BIN)/python bench/bench_import.py
+	$(BIN)/python bench/bench_openai.py
+
+bench-peers: venv
+	$(BIN)/python bench/bench_peers.py
+
+bench-collector: venv backends
+	set -a && . ./.backends.env && set +a && $(BIN)/python bench/bench_collector.py
 
 clean:
 	rm -rf $(VENV) .backends.env otel-ml-data build *.egg-info
