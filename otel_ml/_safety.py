@@ -52,12 +52,22 @@ def warn_input(message: str) -> None:
 
 def missing_extra(feature: str, exc: ImportError, extra: str, instead: str = "") -> None:
     """Report, once per feature, that an optional dependency is not installed,
-    naming the extra that brings it and what otel-ml does ``instead``."""
+    naming the extra that brings it and what otel-ml does ``instead``.
+
+    When the missing package is the one the extra is named for (``openai``
+    for ``instrument_openai()``), the app simply does not use that library:
+    the extra would not bring it, so say so instead of giving an install line.
+    """
     key = ("extra", feature)
     with _reported_lock:
         if key in _reported:
             return
         _reported.add(key)
+    if exc.name == extra:  # the instrumented library itself: the app does not use it
+        logger.warning(
+            "otel-ml: %s found no %s package: nothing to instrument", feature, extra
+        )
+        return
     logger.error(
         "otel-ml: %s needs %s, which is not installed: pip install 'otel-ml[%s]'%s",
         feature, exc.name or "an optional dependency", extra, f"; {instead}" if instead else "",
