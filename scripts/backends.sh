@@ -2,6 +2,7 @@
 # Install the real backends the e2e tests run, natively (no Docker engine needed):
 #   otelcol-otel-ml  built by ocb v0.155.0 from collector-config/builder.yaml
 #   jaeger           v2.13.0 (module v1.76.0), built with the Go toolchain
+#   telemetrygen     v0.155.0 (collector-contrib), the load generator of bench/bench_collector.py
 #   prometheus, promtool, prometheus-alertmanager, amtool   from Debian
 # Go builds are cached outside the repo, keyed by version (and manifest hash),
 # so only a new machine pays for them. Prints the binaries' paths as
@@ -16,6 +17,9 @@ OCB_VERSION=0.155.0
 # machines reach (403 "not available"), so v2.13.0 is the newest Jaeger v2 we can build.
 JAEGER_VERSION=2.13.0
 JAEGER_MODULE_VERSION=v1.76.0
+# The collector-contrib load generator, at the collector's own release line so the
+# OTLP code on both ends of the benchmark is the same release.
+TELEMETRYGEN_VERSION=$OCB_VERSION
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${OTEL_ML_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-ml}
@@ -107,12 +111,28 @@ build_jaeger() {
   echo "JAEGER_BIN=$dir/jaeger"
 }
 
+build_telemetrygen() {
+  local dir="$cache/telemetrygen-$TELEMETRYGEN_VERSION"
+  if [ ! -x "$dir/telemetrygen" ]; then
+    # Its go.mod has no replace directives, so `go install pkg@version` builds the
+    # release's own dependency graph. Built into a work dir and moved, so an
+    # interrupted build never leaves a half-written binary in the cache.
+    local work="$dir.work"
+    rm -rf "$work" && mkdir -p "$work"
+    timed telemetrygen env GOBIN="$work" CGO_ENABLED=0 go install -trimpath -ldflags="-s -w" \
+      "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v$TELEMETRYGEN_VERSION"
+    mkdir -p "$dir" && mv "$work/telemetrygen" "$dir/telemetrygen" && rm -rf "$work"
+  fi
+  echo "TELEMETRYGEN_BIN=$dir/telemetrygen"
+}
+
 main() {
   command -v go >/dev/null || { log "Go is required to build the collector and Jaeger"; exit 1; }
   need_time
   install_debian
   build_collector
   build_jaeger
+  build_telemetrygen
   echo "PROMETHEUS_BIN=$(command -v prometheus)"
   echo "PROMTOOL_BIN=$(command -v promtool)"
   echo "ALERTMANAGER_BIN=$(command -v prometheus-alertmanager)"
