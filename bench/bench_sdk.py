@@ -8,6 +8,11 @@ run in the same process, interleaved in rounds, against identical providers
 (BatchSpanProcessor to a discarding exporter, an in-memory metric reader).
 
     python bench/bench_sdk.py [--requests 2000] [--rounds 5] [--json out.json]
+    python bench/bench_sdk.py --per-chunk [--runs 300]
+
+``--per-chunk`` measures only the amortized cost of one streamed chunk for
+``wrap()`` and for ``instrument_openai()``'s stream proxy, in-process, over
+pre-built real ``ChatCompletionChunk`` objects (see ``per_extra_chunk``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from opentelemetry.trace import SpanKind
 import otel_ml
 from otel_ml import semconv
 from otel_ml.pricing import PriceTable
+from otel_ml.providers import chunk_gap_views
 from otel_ml.tokens import count_tokens, encoding_name_for_model, get_encoding
 
 MODEL = "gpt-4o-mini"
@@ -46,10 +52,13 @@ class DiscardExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def providers() -> tuple[TracerProvider, MeterProvider]:
+def providers(gap_views: bool = True) -> tuple[TracerProvider, MeterProvider]:
+    """Providers as configure() builds them (its views included), exporting
+    to nothing and to memory; ``gap_views=False``: a user's own plain providers."""
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(DiscardExporter()))
-    return tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()])
+    views = chunk_gap_views() if gap_views else []
+    return tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()], views=views)
 
 
 def otel_ml_request(tel: otel_ml.Telemetry) -> None:
@@ -168,6 +177,88 @@ def per_chunk_cost(tel: otel_ml.Telemetry, repeats: int) -> dict[str, float]:
     }
 
 
+def openai_chunks(count: int) -> list[Any]:
+    """A chat stream as the openai client yields it: ``count`` content chunks,
+    a finish chunk and a usage chunk, as real ``ChatCompletionChunk`` objects."""
+    from openai.types.chat import ChatCompletionChunk
+
+    base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1733000000,
+            "model": "gpt-4o-mini-2024-07-18", "system_fingerprint": "fp_bench"}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> Any:
+        choices = [] if delta is None else [
+            {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        ]
+        return ChatCompletionChunk.model_validate({**base, "choices": choices, **extra})
+
+    return (
+        [chunk({"role": "assistant", "content": ""})]
+        + [chunk({"content": f" tok{i}"}) for i in range(count)]
+        + [chunk({}, "stop"),
+           ChatCompletionChunk.model_validate({**base, "choices": [], "usage": {
+               "prompt_tokens": 120, "completion_tokens": count, "total_tokens": 120 + count}})]
+    )
+
+
+def per_extra_chunk(tel: otel_ml.Telemetry, runs: int) -> dict[str, dict[str, float]]:
+    """µs per extra chunk, as bench_openai.py computes it, without the HTTP
+    client's noise: (overhead at 2000 chunks - overhead at 200) / 1800, where
+    the overhead is one whole stream (span start, every chunk, span end with
+    all its records) minus the bare loop over the same chunk objects. Best and
+    median over ``runs`` alternated runs of each variant."""
+    from otel_ml.instrumentation._openai._api import CHAT
+    from otel_ml.instrumentation._openai._stream import StreamProxy
+
+    def bare(chunks: list[Any]) -> None:
+        for _ in iter(chunks):
+            pass
+
+    def wrapped(chunks: list[Any]) -> None:
+        with tel.tenant("acme"), tel.generation(MODEL, "openai", stream=True) as g:
+            for _ in g.wrap(iter(chunks)):
+                pass
+
+    def proxied(chunks: list[Any]) -> None:
+        with tel.tenant("acme"):
+            span = tel.generation(MODEL, "openai", stream=True)
+            with span:
+                stream = StreamProxy(iter(chunks), span, span.hold(), CHAT)
+            for _ in stream:
+                pass
+
+    sizes = (200, 2000)
+    streams = {size: openai_chunks(size) for size in sizes}
+    variants = {"bare": bare, "wrap": wrapped, "instrument_openai": proxied}
+    times: dict[tuple[str, int], list[float]] = {(n, s): [] for n in variants for s in sizes}
+    for _ in range(runs):
+        for size in sizes:
+            for name, fn in variants.items():
+                start = time.perf_counter()
+                fn(streams[size])
+                times[name, size].append(time.perf_counter() - start)
+    results: dict[str, dict[str, float]] = {}
+    for name in ("wrap", "instrument_openai"):
+        results[name] = {}
+        for stat, pick in (("best", min), ("median", statistics.median)):
+            small, large = (pick(times[name, s]) - pick(times["bare", s]) for s in sizes)
+            results[name][f"{stat}_us_per_extra_chunk"] = (large - small) / 1800 * 1e6
+            results[name][f"{stat}_us_overhead_200_chunks"] = small * 1e6
+    return results
+
+
+def per_chunk_main(runs: int) -> int:
+    """Per extra chunk, with configure()'s views and with a user's plain providers."""
+    results: dict[str, Any] = {"python": platform.python_version(), "runs": runs}
+    for label, gap_views in (("otel_ml_providers", True), ("plain_sdk_providers", False)):
+        tracer_provider, meter_provider = providers(gap_views)
+        tel = otel_ml.Telemetry(tracer_provider, meter_provider, owns_providers=True)
+        per_extra_chunk(tel, max(runs // 10, 3))  # warm-up
+        results[label] = per_extra_chunk(tel, runs)
+        tel.shutdown()
+    print(json.dumps(results, indent=2))
+    return 0
+
+
 def peak_memory(fn: Callable[[], None], n: int) -> int:
     gc.collect()
     tracemalloc.start()
@@ -183,7 +274,11 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", help="also write the results as JSON here")
+    parser.add_argument("--per-chunk", action="store_true", help="only the per-chunk costs")
+    parser.add_argument("--runs", type=int, default=300, help="runs per variant (--per-chunk)")
     args = parser.parse_args()
+    if args.per_chunk:
+        return per_chunk_main(args.runs)
 
     tracer_provider, meter_provider = providers()
     tel = otel_ml.Telemetry(tracer_provider, meter_provider, owns_providers=True)

@@ -12,11 +12,13 @@ point to the instrument the conventions name for its operation.
 
 from __future__ import annotations
 
+import operator
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from opentelemetry import context as otel_context
 from opentelemetry.metrics import Counter, Histogram, Meter
 from opentelemetry.util.types import AttributeValue
 
@@ -34,6 +36,54 @@ class Recorder(Protocol):
     """What callers record a point through: a Histogram, or a router in opt-in mode."""
 
     def record(self, amount: float, attributes: Attributes | None = None) -> None: ...
+
+
+class GapBatch:
+    """The chunk gaps of one stream, handed to the SDK in a single measurement.
+
+    ``record_gaps`` records one gap through the public API with this batch in
+    the measurement's context; an aggregation that knows it (the one
+    :func:`otel_ml.providers.chunk_gap_views` installs on otel-ml's own
+    providers) merges ``rest`` into the same histogram point and sets
+    ``claimed``. Unclaimed (a user's own providers, another SDK), ``rest`` is
+    recorded one measurement per gap, so the histogram is exact either way.
+    """
+
+    __slots__ = ("claimed", "rest")
+
+    def __init__(self, rest: list[float]) -> None:
+        self.rest = rest
+        self.claimed = False
+
+
+GAP_BATCH_KEY = otel_context.create_key("otel_ml.chunk_gap_batch")
+# A context without a span: the default (trace-based) exemplar filter offers
+# no measurement made in it to the reservoir. Non-empty, as the SDK replaces
+# an empty (falsy) context with the current one.
+_NO_SPAN = otel_context.set_value(GAP_BATCH_KEY, None, otel_context.Context())
+
+
+def record_gaps(histogram: Histogram, stamps: Sequence[float], attributes: Attributes) -> None:
+    """Every gap between consecutive ``stamps`` into ``histogram``.
+
+    The largest gap (the stall worth a look) is recorded in the current
+    context, so it alone can become an exemplar of the span that is current;
+    the others go in one batch where otel-ml's aggregation is installed, else
+    one record each outside any span (no exemplar work for them).
+    """
+    if len(stamps) < 2:
+        return
+    gaps = list(map(operator.sub, stamps[1:], stamps))
+    slowest = max(gaps)
+    at = gaps.index(slowest)
+    batch = GapBatch(gaps[:at] + gaps[at + 1 :])
+    histogram.record(
+        slowest, attributes, context=otel_context.set_value(GAP_BATCH_KEY, batch)
+    )
+    if batch.claimed:
+        return
+    for gap in batch.rest:
+        histogram.record(gap, attributes, context=_NO_SPAN)
 
 
 def gen_ai_latest_experimental(environ: Mapping[str, str] | None = None) -> bool:

@@ -21,15 +21,18 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from opentelemetry.processor.baggage import BaggageSpanProcessor
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics._internal.aggregation import _ExplicitBucketHistogramAggregation
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
-from opentelemetry.sdk.metrics.view import View
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -42,6 +45,8 @@ from otel_ml.local_export import (
     data_dir,
     signal_path,
 )
+from otel_ml.metrics import GAP_BATCH_KEY, GapBatch
+from otel_ml.telemetry import _SCOPE as SCOPE
 
 logger = logging.getLogger("otel_ml")
 
@@ -156,7 +161,9 @@ def build_meter_provider(
     resource: Resource, destination: Destination, views: Sequence[View] = ()
 ) -> MeterProvider:
     reader = PeriodicExportingMetricReader(_metric_exporter(resource, destination))
-    return MeterProvider(resource=resource, metric_readers=[reader], views=list(views))
+    return MeterProvider(
+        resource=resource, metric_readers=[reader], views=[*views, *chunk_gap_views()]
+    )
 
 
 def _is_tenant_key(key: str) -> bool:
@@ -223,3 +230,83 @@ def _http_url(destination: Destination, signal: str) -> str:
 
 def _insecure(destination: Destination) -> bool:
     return not (destination.endpoint or "").startswith("https://")
+
+
+# --- time per output chunk: one measurement per stream --------------------------
+#
+# The OTel API has no batched record and the Python SDK spends several µs per
+# Histogram.record (a Measurement, attribute cleaning and hashing, the exemplar
+# filter and reservoir), so the chunk gaps of a stream reach the histogram as
+# one measurement: otel_ml.metrics.record_gaps puts the other gaps in its
+# context and this aggregation merges them into the same point. The SDK still
+# owns everything else (views, temporality, cardinality limit, collection).
+
+_MERGED_FIELDS = ("_lock", "_value", "_boundaries", "_sum", "_min", "_max", "_record_min_max")
+
+
+class _GapBatchHistogram(_ExplicitBucketHistogramAggregation):
+    """The SDK's explicit-bucket histogram, plus batches of chunk gaps."""
+
+    def aggregate(self, measurement: Any, should_sample_exemplar: bool = True) -> None:
+        super().aggregate(measurement, should_sample_exemplar)
+        batch = measurement.context.get(GAP_BATCH_KEY)
+        if type(batch) is GapBatch and batch.rest:
+            self._merge(batch.rest)
+            batch.claimed = True
+
+    def _merge(self, gaps: list[float]) -> None:
+        # The SDK puts a value in bucket bisect_left(boundaries, value): the
+        # values up to bucket i are those <= boundaries[i]. Counted on the
+        # sorted gaps with one bisect per boundary, all in C.
+        ordered = sorted(gaps)
+        below = [bisect_right(ordered, bound) for bound in self._boundaries]
+        below.append(len(ordered))
+        total = sum(ordered)
+        with self._lock:
+            value: list[int] | None = self._value
+            if value is None:
+                value = self._get_empty_bucket_counts()
+                self._value = value  # type: ignore[assignment]  # the SDK types it None
+            previous = 0
+            for index, upto in enumerate(below):
+                value[index] += upto - previous
+                previous = upto
+            self._sum += total  # type: ignore[assignment]  # typed int, holds floats too
+            if self._record_min_max:
+                self._min = min(self._min, ordered[0])
+                self._max = max(self._max, ordered[-1])
+
+
+class GapBatchAggregation(ExplicitBucketHistogramAggregation):
+    """Explicit buckets (the instrument's advisory boundaries), taking chunk-gap
+    batches. Built by the SDK's own code; if that ever stops producing the
+    aggregation this subclass expects, the SDK's is used unchanged and
+    record_gaps, finding its batch unclaimed, records gap by gap."""
+
+    def _create_aggregation(self, *args: Any, **kwargs: Any) -> Any:
+        aggregation = super()._create_aggregation(*args, **kwargs)
+        if type(aggregation) is _ExplicitBucketHistogramAggregation and all(
+            hasattr(aggregation, name) for name in _MERGED_FIELDS
+        ):
+            aggregation.__class__ = _GapBatchHistogram
+        return aggregation
+
+
+def chunk_gap_views() -> list[View]:
+    """The views that let otel-ml's time-per-output-chunk histograms take a
+    stream's gaps in one measurement (both GenAI names, otel-ml's meter only).
+
+    None when the OTLP exporter is told to export histograms as exponential
+    (``OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION``): a view
+    would override that choice, so the gaps are then recorded one by one.
+    """
+    preferred = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "")
+    if preferred.strip().lower() == "base2_exponential_bucket_histogram":
+        return []
+    return [
+        View(instrument_name=name, meter_name=SCOPE, aggregation=GapBatchAggregation())
+        for name in (
+            semconv.METRIC_TIME_PER_OUTPUT_CHUNK,
+            semconv.METRIC_INFERENCE_TIME_PER_OUTPUT_CHUNK,
+        )
+    ]

@@ -3,13 +3,15 @@
 It fills a :class:`GenerationInvocation` as the call runs and hands it to
 :func:`emit_generation` when the span ends. Streaming is the hot path:
 :meth:`GenerationSpan.chunk` only appends a ``perf_counter()`` timestamp and
-the text, with no lock, metric or attribute write per chunk.
+the text, and :meth:`GenerationSpan.wrap` a timestamp and the item, with no
+lock, parsing, metric or attribute write per chunk: a wrapped stream's items
+are read once, when it ends.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from opentelemetry.trace import Span, SpanKind
@@ -20,7 +22,7 @@ from otel_ml._safety import guard, report, warn_input
 from otel_ml.spans import _stream
 from otel_ml.spans._generation_emit import emit_generation
 from otel_ml.spans._invocation import GenerationInvocation
-from otel_ml.spans._openai import observe_chunk
+from otel_ml.spans._openai import observe_chunk, record_chat_stream
 from otel_ml.spans._scope import Recorder, SpanScope
 from otel_ml.spans._stream import StreamState
 from otel_ml.spans._validate import name_or, non_negative_int
@@ -105,12 +107,12 @@ class GenerationSpan(SpanScope):
         or garbage-collected, and ends exactly once.
         """
         self._open_streams += 1
-        return _stream.wrap(stream, self._observe, self._stream_closed)
+        return _stream.wrap(stream, self._stream_closed)
 
     def wrap_async(self, stream: AsyncIterable[T]) -> AsyncGenerator[T, None]:
         """Async version of :meth:`wrap`."""
         self._open_streams += 1
-        return _stream.wrap_async(stream, self._observe, self._stream_closed)
+        return _stream.wrap_async(stream, self._stream_closed)
 
     def hold(self) -> StreamState:
         """Keep the span open past the ``with`` block for a stream that a
@@ -191,29 +193,50 @@ class GenerationSpan(SpanScope):
 
     @property
     def time_to_first_chunk(self) -> float | None:
-        """Seconds from span start to the first non-empty chunk, once there is one."""
+        """Seconds from span start to the first non-empty chunk, once there is
+        one (for a wrapped stream: once the stream has ended)."""
         return self._stamps[0] - self._t0 if self._stamps else None
 
-    def _observe(self, item: Any) -> None:
+    def _read_stream(self, stamps: list[float], items: list[Any]) -> None:
+        """What a wrapped stream's items carried, read once at its end;
+        ``stamps[i]`` is when ``items[i]`` reached the application."""
+        already = len(self._stamps)
+        first = items[0]
+        if type(first) is not str and not isinstance(first, Mapping) and (
+            getattr(first, "choices", None) is not None
+        ):
+            record_chat_stream(self, stamps, items)  # OpenAI SDK chunks: the fast reader
+        else:
+            for stamp, item in zip(stamps, items, strict=False):
+                self._read_item(stamp, item)
+        stamps_now = self._stamps
+        if 0 < already < len(stamps_now) and stamps_now[already - 1] > stamps_now[already]:
+            # chunk() or another stream recorded too: keep the pieces in time order.
+            ordered = sorted(zip(stamps_now, self._pieces, strict=True), key=lambda pair: pair[0])
+            self._stamps[:] = [stamp for stamp, _ in ordered]
+            self._pieces[:] = [piece for _, piece in ordered]
+
+    def _read_item(self, stamp: float, item: Any) -> None:
         if type(item) is str:
-            if item:
-                self._stamps.append(time.perf_counter())
-                self._pieces.append(item)
-            return
-        # One try, not a guard() context manager: this runs once per chunk.
-        try:
-            text = observe_chunk(self, item)
-        except Exception as exc:  # a malformed chunk must not break the stream
-            report("generation stream chunk", exc)
-            return
+            text: str | None = item
+        else:
+            try:
+                text = observe_chunk(self, item)
+            except Exception as exc:  # a malformed chunk must not cost the others
+                report("generation stream chunk", exc)
+                return
         if text:
-            self._stamps.append(time.perf_counter())
+            self._stamps.append(stamp)
             self._pieces.append(text)
 
     def _stream_closed(self, state: StreamState) -> None:
         if state.closed:
             return
         state.closed = True
+        items, state.items = state.items, []  # read once; do not keep them alive
+        if items:
+            with guard("generation stream read"):
+                self._read_stream(state.stamps, items)
         with guard("generation stream end"):
             self._open_streams -= 1
             if not state.finished:

@@ -3,17 +3,17 @@ metrics, once per call.
 
 Histograms cost a few µs per record in the OTel Python SDK, so nothing here
 runs per chunk: TTFT, the time-per-chunk points, tokens and cost are computed
-and recorded when the call ends.
+and recorded when the call ends, and the chunk gaps go to the SDK as one
+measurement where otel-ml's providers allow it (``metrics.record_gaps``).
 """
 
 from __future__ import annotations
-
-import itertools
 
 from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
 from otel_ml import semconv
+from otel_ml.metrics import record_gaps
 from otel_ml.spans._invocation import GenerationInvocation
 from otel_ml.spans._openai import prompt_text
 from otel_ml.spans._scope import Recorder
@@ -164,6 +164,4 @@ def _record_metrics(
     stamps = invocation.stamps
     if stamps:
         instruments.time_to_first_chunk.record(stamps[0] - started, attributes)
-    per_chunk = instruments.time_per_output_chunk
-    for previous, current in itertools.pairwise(stamps):
-        per_chunk.record(current - previous, attributes)
+    record_gaps(instruments.time_per_output_chunk, stamps, attributes)

@@ -4,11 +4,17 @@ stream is exhausted, fails, is closed, or is garbage-collected unread.
 
 Everything else (``response``, ``close()``'s effect on the connection, the
 stream helper reading through it) reaches the real stream unchanged.
+
+Per event a proxy only appends a ``perf_counter()`` stamp and the event (in
+:func:`otel_ml.spans._stream.tap` for loops, in ``__next__`` for direct calls);
+the events are read once, when the stream ends.
 """
 
 from __future__ import annotations
 
+import time
 import weakref
+from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
 import wrapt
@@ -16,63 +22,81 @@ import wrapt
 from otel_ml._safety import guard, report
 from otel_ml.instrumentation._anthropic._messages import StreamRecord
 from otel_ml.spans._generation import GenerationSpan
+from otel_ml.spans._stream import tap, tap_async
 
 
 class HeldCall:
     """A generation span held open past its ``with`` block for one stream."""
 
-    __slots__ = ("_g", "_state", "record")
+    __slots__ = ("_g", "record", "state")
 
     def __init__(self, g: GenerationSpan) -> None:
         self._g = g
-        self._state = g.hold()
+        self.state = g.hold()  # also holds the events' stamps and the events
         self.record = StreamRecord(g)
 
     def finish(self) -> None:
-        self._state.finished = True
+        self.state.finished = True
         self.end()
 
     def fail(self, exc: Exception) -> None:
-        self._state.error = exc
+        self.state.error = exc
         self.end()
 
     def end(self) -> None:
-        """Report what the events carried and release the span; once."""
-        state = self._state
+        """Read the events, report what they carried and release the span; once."""
+        state = self.state
         if state.closed:
             return
+        events, state.items = state.items, []  # read once: do not keep them alive
         with guard("anthropic stream end"):
+            self._read(state.stamps, events)
             if self.record.ended:
                 state.finished = True  # message_stop came: only the transport was left
             self.record.report(self._g)
         self._g.release(state)
 
+    def _read(self, stamps: list[float], events: list[Any]) -> None:
+        # StreamRecord.event() stamps a text delta when it reads it; here it
+        # reads at the end, so the delta's stamp is replaced by its arrival time.
+        timed = self._g.invocation.stamps
+        event = self.record.event
+        for stamp, item in zip(stamps, events, strict=False):
+            before = len(timed)
+            try:
+                event(item)
+            except Exception as exc:  # an event this version does not know: read on
+                report("anthropic stream event", exc)
+            if len(timed) > before:
+                timed[-1] = stamp
+
 
 class StreamProxy(wrapt.ObjectProxy[Any]):
-    """A sync ``anthropic.Stream`` whose events pass through :class:`StreamRecord`."""
+    """A sync ``anthropic.Stream`` whose events a :class:`StreamRecord` reads at its end."""
 
     def __init__(self, stream: Any, held: HeldCall) -> None:
         super().__init__(stream)
         self._self_held = held
-        self._self_event = held.record.event
+        state = held.state
+        self._self_tap = (stream.__next__, state.stamps.append, state.items.append)
         weakref.finalize(self, held.end)
 
-    def __iter__(self) -> StreamProxy:
-        return self
+    def __iter__(self) -> Generator[Any, None, None]:
+        held = self._self_held
+        return tap(iter(self.__wrapped__), held.state, held.end, self)
 
     def __next__(self) -> Any:
+        next_item, stamp, keep = self._self_tap
         try:
-            event = self.__wrapped__.__next__()
+            event = next_item()
         except StopIteration:
             self._self_held.finish()
             raise
         except Exception as exc:
             self._self_held.fail(exc)
             raise
-        try:
-            self._self_event(event)
-        except Exception as exc:  # an event this version does not know: keep streaming
-            report("anthropic stream event", exc)
+        stamp(time.perf_counter())
+        keep(event)
         return event
 
     def __enter__(self) -> StreamProxy:
@@ -89,30 +113,31 @@ class StreamProxy(wrapt.ObjectProxy[Any]):
 
 
 class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
-    """An ``anthropic.AsyncStream`` whose events pass through :class:`StreamRecord`."""
+    """An ``anthropic.AsyncStream`` whose events a :class:`StreamRecord` reads at its end."""
 
     def __init__(self, stream: Any, held: HeldCall) -> None:
         super().__init__(stream)
         self._self_held = held
-        self._self_event = held.record.event
+        state = held.state
+        self._self_tap = (stream.__anext__, state.stamps.append, state.items.append)
         weakref.finalize(self, held.end)
 
-    def __aiter__(self) -> AsyncStreamProxy:
-        return self
+    def __aiter__(self) -> AsyncGenerator[Any, None]:
+        held = self._self_held
+        return tap_async(aiter(self.__wrapped__), held.state, held.end, self)
 
     async def __anext__(self) -> Any:
+        next_item, stamp, keep = self._self_tap
         try:
-            event = await self.__wrapped__.__anext__()
+            event = await next_item()
         except StopAsyncIteration:
             self._self_held.finish()
             raise
         except Exception as exc:
             self._self_held.fail(exc)
             raise
-        try:
-            self._self_event(event)
-        except Exception as exc:
-            report("anthropic stream event", exc)
+        stamp(time.perf_counter())
+        keep(event)
         return event
 
     async def __aenter__(self) -> AsyncStreamProxy:

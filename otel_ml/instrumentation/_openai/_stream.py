@@ -4,9 +4,11 @@ A proxy is the openai ``Stream``/``AsyncStream`` for every purpose
 (``.response``, ``close()``, ``with``, any other attribute), and ends the
 generation span exactly once: when the stream is exhausted, fails, is closed,
 leaves its ``with`` block, or is garbage-collected unread. Per chunk it only
-appends a ``perf_counter()`` stamp and the chunk itself; what the chunks carry
-(text, finish reasons, usage, id) is read once, at the end. An abandoned stream
-keeps what it had read, with finish reason ``error`` (see GenerationSpan).
+appends a ``perf_counter()`` stamp and the chunk itself (``for`` loops run in
+the generator :func:`otel_ml.spans._stream.tap`, one frame per chunk; a direct
+``next()`` goes through ``__next__``); what the chunks carry (text, finish
+reasons, usage, id) is read once, at the end. An abandoned stream keeps what
+it had read, with finish reason ``error`` (see GenerationSpan).
 
 The ``.stream()`` helpers (``ChatCompletionStreamManager`` and friends) close
 the HTTP response, not the raw stream they iterate; their proxy tells the raw
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Generator
 from contextvars import ContextVar
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -27,7 +29,7 @@ import wrapt
 from otel_ml._safety import guard
 from otel_ml.instrumentation._openai._api import Api
 from otel_ml.spans._generation import GenerationSpan
-from otel_ml.spans._stream import StreamState
+from otel_ml.spans._stream import StreamState, tap, tap_async
 
 # wrapt 2 types ObjectProxy as a generic; wrapt 1 cannot subscript it at run time.
 if TYPE_CHECKING:
@@ -39,27 +41,16 @@ else:
 _entering: ContextVar[list[Any] | None] = ContextVar("otel_ml_openai_entering", default=None)
 
 
-def _end(
-    span: GenerationSpan, state: StreamState, api: Api, stamps: list[float], items: list[Any]
-) -> None:
-    """Read what the stream carried and end the span; runs once per stream."""
+def _end(span: GenerationSpan, state: StreamState, api: Api) -> None:
+    """Read what the stream carried and end the span; runs once per stream.
+    It holds no reference to the proxy, so that the proxy can be collected
+    unread (and this then runs from its finalizer)."""
     if state.closed:
         return
+    items, state.items = state.items, []  # read once: do not keep them alive with the span
     with guard("openai stream end"):
-        api.read_stream(span, stamps, items)
-    items.clear()  # the chunks are read: do not keep them alive with the span
+        api.read_stream(span, state.stamps, items)
     span.release(state)
-
-
-def _ender(
-    span: GenerationSpan, state: StreamState, api: Api
-) -> tuple[Callable[[float], None], Callable[[Any], None], Callable[[], None]]:
-    """The per-chunk appenders and the end callback of one proxied stream.
-    They hold no reference to the proxy, so that it can be collected unread
-    (and the end then runs from its finalizer)."""
-    stamps: list[float] = []
-    items: list[Any] = []
-    return stamps.append, items.append, partial(_end, span, state, api, stamps, items)
 
 
 class StreamProxy(_Proxy):
@@ -68,16 +59,16 @@ class StreamProxy(_Proxy):
     def __init__(self, stream: Any, span: GenerationSpan, state: StreamState, api: Api) -> None:
         super().__init__(stream)
         self._self_state = state
-        stamp, keep, self._self_end = _ender(span, state, api)
-        # One attribute read per chunk: each read through the proxy costs ~150 ns.
-        self._self_tap = (stream.__next__, stamp, keep)
+        self._self_end = partial(_end, span, state, api)
+        # One attribute read per next() call: each read through the proxy costs ~150 ns.
+        self._self_tap = (stream.__next__, state.stamps.append, state.items.append)
         weakref.finalize(self, self._self_end)
         streams = _entering.get()
         if streams is not None:
             streams.append(self)
 
-    def __iter__(self) -> StreamProxy:
-        return self
+    def __iter__(self) -> Generator[Any, None, None]:
+        return tap(iter(self.__wrapped__), self._self_state, self._self_end, self)
 
     def __next__(self) -> Any:
         next_item, stamp, keep = self._self_tap
@@ -121,15 +112,15 @@ class AsyncStreamProxy(_Proxy):
     def __init__(self, stream: Any, span: GenerationSpan, state: StreamState, api: Api) -> None:
         super().__init__(stream)
         self._self_state = state
-        stamp, keep, self._self_end = _ender(span, state, api)
-        self._self_tap = (stream.__anext__, stamp, keep)
+        self._self_end = partial(_end, span, state, api)
+        self._self_tap = (stream.__anext__, state.stamps.append, state.items.append)
         weakref.finalize(self, self._self_end)
         streams = _entering.get()
         if streams is not None:
             streams.append(self)
 
-    def __aiter__(self) -> AsyncStreamProxy:
-        return self
+    def __aiter__(self) -> AsyncGenerator[Any, None]:
+        return tap_async(aiter(self.__wrapped__), self._self_state, self._self_end, self)
 
     async def __anext__(self) -> Any:
         next_item, stamp, keep = self._self_tap
