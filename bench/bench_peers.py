@@ -138,33 +138,28 @@ def build_env(name: str) -> Path:
     python = root / "bin" / "python"
     if (root / ".ready").exists():
         return python
+    # This interpreter's pip, run against the new venv: the pip that ensurepip
+    # bundles with older Pythons gives up on OpenLIT's dependency tree.
+    pip = [sys.executable, "-m", "pip", "--python", str(python)]
     log(f"building venv {name} in {root} ({' '.join(ENVS[name])}) ...")
     started = time.monotonic()
     try:
         subprocess.run(
-            [sys.executable, "-m", "venv", "--clear", str(root)],
+            [sys.executable, "-m", "venv", "--clear", "--without-pip", str(root)],
             check=True,
             capture_output=True,
             text=True,
             timeout=300,
         )
         subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                *ENVS[name],
-            ],
+            [*pip, "install", "--quiet", "--disable-pip-version-check", *ENVS[name]],
             check=True,
             capture_output=True,
             text=True,
             timeout=900,
         )
         freeze = subprocess.run(
-            [str(python), "-m", "pip", "freeze", "--exclude-editable"],
+            [*pip, "freeze", "--exclude-editable"],
             check=True,
             capture_output=True,
             text=True,

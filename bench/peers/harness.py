@@ -104,6 +104,7 @@ class Sink:
         self.spans = 0
         self.last_attributes: dict[str, Any] = {}
         self.metrics: dict[str, int] = {}
+        self.events = 0
         self._lock = threading.Lock()
 
     def span_exporter(self, inner: Any = None) -> Any:
@@ -160,6 +161,28 @@ class Sink:
             preferred_aggregation=getattr(inner, "_preferred_aggregation", None),
         )
 
+    def log_exporter(self) -> Any:
+        """Counting log records (events), then dropping them."""
+        from opentelemetry.sdk._logs import export
+
+        base = getattr(export, "LogRecordExporter", None) or export.LogExporter
+        success = getattr(export, "LogRecordExportResult", None) or export.LogExportResult
+        sink = self
+
+        class CountingLogExporter(base):  # type: ignore[misc, valid-type]
+            def export(self, batch: Sequence[Any]) -> Any:
+                with sink._lock:
+                    sink.events += len(batch)
+                return success.SUCCESS
+
+            def shutdown(self) -> None:
+                pass
+
+            def force_flush(self, timeout_millis: int = 30000) -> bool:
+                return True
+
+        return CountingLogExporter()
+
     def metric_reader(self) -> Any:
         """A periodic reader, as an app runs (60 s by default): collection is
         forced once per size, outside the timed loop."""
@@ -191,17 +214,21 @@ class Providers:
     tracer_provider: Any
     meter_provider: Any
     sink: Sink = field(default_factory=Sink)
+    logger_provider: Any = None
 
     def flush_spans(self) -> None:
         self.tracer_provider.force_flush()
+        if self.logger_provider is not None:
+            self.logger_provider.force_flush()
 
     def flush_metrics(self) -> None:
         self.meter_provider.force_flush()
 
 
-def sdk_providers() -> Providers:
+def sdk_providers(logs: bool = False) -> Providers:
     """What every peer gets, as its docs set it up: a TracerProvider with a
-    BatchSpanProcessor and a MeterProvider with a periodic reader."""
+    BatchSpanProcessor and a MeterProvider with a periodic reader; with
+    ``logs``, a LoggerProvider with a batch processor for its events."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -210,7 +237,14 @@ def sdk_providers() -> Providers:
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(sink.span_exporter()))
     meter_provider = MeterProvider(metric_readers=[sink.metric_reader()])
-    return Providers(tracer_provider, meter_provider, sink)
+    logger_provider = None
+    if logs:
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+        logger_provider = LoggerProvider()
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(sink.log_exporter()))
+    return Providers(tracer_provider, meter_provider, sink, logger_provider)
 
 
 # --- measuring ----------------------------------------------------------------
@@ -339,6 +373,7 @@ def run(setup: Callable[[Workload, str], Variant], packages: Sequence[str] = ())
         "tiktoken_loaded": "tiktoken" in sys.modules,
         "modules": len(sys.modules),
         "metrics": variant.providers.sink.metrics if variant.providers else {},
+        "events": variant.providers.sink.events if variant.providers else 0,
         "versions": versions(["openai", "opentelemetry-sdk", *packages]),
         "problems": problems,
     }

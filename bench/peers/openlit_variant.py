@@ -7,7 +7,9 @@ Two departures from ``init()``'s defaults, each to compare like with like:
 message content is not captured (``capture_message_content=False``; every other
 variant records none by default), and its HTTP-client instrumentors are
 disabled, so the mock transport's HTTP call adds no second span. Its pricing
-file is a local one (by default ``init()`` downloads one from GitHub).
+file is a local one (by default ``init()`` downloads one from GitHub). It
+emits an event per call even without content: a LoggerProvider is set for it
+(without one, ``init()`` prints them to stdout).
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ PRICES = {"chat": {"gpt-4o-mini": {"promptPrice": 0.00015, "completionPrice": 0.
 
 def setup(workload: harness.Workload, mode: str) -> harness.Variant:
     import openlit
-    from opentelemetry import metrics, trace
+    from opentelemetry import _logs, metrics, trace
 
-    providers = harness.sdk_providers()
+    providers = harness.sdk_providers(logs=True)
     trace.set_tracer_provider(providers.tracer_provider)
     metrics.set_meter_provider(providers.meter_provider)
+    _logs.set_logger_provider(providers.logger_provider)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as prices:
         json.dump(PRICES, prices)
     openlit.init(
