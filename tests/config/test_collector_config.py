@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
+import socket
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from cfg_support import (
@@ -18,6 +23,8 @@ from cfg_support import (
     port_of,
     run,
 )
+
+from otel_ml import semconv
 
 OTELCOL_YAML = CONFIG / "otelcol.yaml"
 
@@ -191,11 +198,154 @@ def test_redaction_leaves_ordinary_values(text: str, blocked_values: list[re.Pat
     assert _mask(text, blocked_values) == text
 
 
+def _key_patterns(config: Any) -> list[re.Pattern[str]]:
+    # The collector matches key patterns unanchored (Go's MatchString), i.e. re.search.
+    return [re.compile(p) for p in config["processors"]["redaction"]["blocked_key_patterns"]]
+
+
 def test_redaction_keeps_every_key_and_masks_secret_named_keys(config: Any) -> None:
     redaction = config["processors"]["redaction"]
     assert redaction["allow_all_keys"] is True
-    key_patterns = [re.compile(p) for p in redaction["blocked_key_patterns"]]
+    key_patterns = _key_patterns(config)
     for key in ("http.request.header.authorization", "db.password", "openai.api_key"):
-        assert any(p.fullmatch(key) for p in key_patterns), key
+        assert any(p.search(key) for p in key_patterns), key
     for key in ("gen_ai.usage.input_tokens", "gen_ai.input.messages", "tenant.id"):
-        assert not any(p.fullmatch(key) for p in key_patterns), key
+        assert not any(p.search(key) for p in key_patterns), key
+
+
+SECRET_KEYS = [
+    "DB_PASSWORD", "user.passwd", "http.request.header.Authorization", "X-Api-Key", "apikey",
+    "openai.api.key", "API-KEY", "client_secret", "aws.SecretAccessKey", "session.cookie",
+    "Set-Cookie", "PassWord",
+]
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_redaction_masks_secret_named_keys_in_any_case_and_spelling(
+    config: Any, key: str
+) -> None:
+    assert any(p.search(key) for p in _key_patterns(config)), key
+
+
+def _sdk_attribute_keys() -> set[str]:
+    """Every dotted name otel_ml.semconv defines (span attributes, and metric names too)."""
+    return {
+        value for name, value in vars(semconv).items()
+        if name.isupper() and isinstance(value, str) and re.fullmatch(r"[a-z_]+(\.[a-z_]+)+", value)
+    }
+
+
+def test_no_sdk_attribute_name_looks_secret(config: Any) -> None:
+    # The key pattern masks whole values: an SDK attribute caught by it would
+    # lose its value in Jaeger (e.g. a token count masked as ****).
+    caught = {k for k in _sdk_attribute_keys() if any(p.search(k) for p in _key_patterns(config))}
+    assert not caught
+
+
+# Values an application, a provider or a user supplies: always scanned, never ignored.
+SCANNED_KEYS = {
+    semconv.GEN_AI_INPUT_MESSAGES, semconv.GEN_AI_OUTPUT_MESSAGES,
+    semconv.GEN_AI_RETRIEVAL_QUERY_TEXT, semconv.GEN_AI_RETRIEVAL_DOCUMENTS,
+    semconv.GEN_AI_EVALUATION_EXPLANATION, semconv.GEN_AI_EVALUATION_SCORE_LABEL,
+    semconv.TENANT_ID, semconv.GEN_AI_REQUEST_MODEL, semconv.GEN_AI_RESPONSE_MODEL,
+    semconv.GEN_AI_RESPONSE_ID, semconv.GEN_AI_DATA_SOURCE_ID, semconv.SERVER_ADDRESS,
+    semconv.ERROR_TYPE, semconv.RAG_FEEDBACK_KIND, semconv.RAG_FEEDBACK_TRACE_ID,
+    semconv.ML_MODEL, semconv.ML_PREDICTION, semconv.HTTP_ROUTE,
+}
+
+
+def test_ignored_keys_are_sdk_computed_attributes_only(config: Any) -> None:
+    ignored = set(config["processors"]["redaction"].get("ignored_keys") or [])
+    assert ignored, "the SDK's own numeric/enum attributes skip the regexes (collector CPU)"
+    assert ignored <= _sdk_attribute_keys(), ignored - _sdk_attribute_keys()
+    assert not ignored & SCANNED_KEYS
+    assert not [k for k in ignored if any(p.search(k) for p in _key_patterns(config))]
+    assert not config["processors"]["redaction"].get("ignored_key_patterns")
+
+
+# --- redaction in the real collector (Go's regexp, not Python's re) -------------------------
+
+REDACTION_ONLY = """\
+receivers: {{otlp: {{protocols: {{http: {{endpoint: 127.0.0.1:{port}}}}}}}}}
+processors: {{redaction: {redaction}}}
+exporters: {{debug: {{verbosity: detailed}}}}
+service:
+  pipelines: {{traces: {{receivers: [otlp], processors: [redaction], exporters: [debug]}}}}
+  telemetry: {{metrics: {{level: none}}}}
+"""
+
+
+def _attr(key: str, value: str | int) -> dict[str, Any]:
+    typed = {"intValue": str(value)} if isinstance(value, int) else {"stringValue": value}
+    return {"key": key, "value": typed}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _through_collector(
+    otelcol_bin: Path, tmp_path: Path, config: Any, attributes: list[dict[str, Any]]
+) -> str:
+    """What the debug exporter prints for one span sent through otelcol.yaml's redaction."""
+    port = _free_port()
+    cfg = tmp_path / "redaction.yaml"
+    redaction = json.dumps(config["processors"]["redaction"])
+    cfg.write_text(REDACTION_ONLY.format(port=port, redaction=redaction), encoding="utf-8")
+    log = tmp_path / "collector.log"
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+        "name": "chat gpt-4o-mini", "kind": 3, "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000001000000000", "attributes": attributes}]}]}]}
+    with log.open("wb") as out:
+        process = subprocess.Popen([otelcol_bin, f"--config={cfg}"], stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    response = httpx.post(f"http://127.0.0.1:{port}/v1/traces", json=body)
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.2)
+            assert response.status_code == 200, response.text
+            while "Span #0" not in log.read_text() or "Attributes:" not in log.read_text():
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            time.sleep(0.3)  # the rest of the span's lines
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+    return log.read_text()
+
+
+API_KEY = "sk-proj-AbCdEfGhIjKlMnOpQr"
+
+
+def test_the_collector_masks_secrets_and_trusts_only_ignored_keys(
+    otelcol_bin: Path, tmp_path: Path, config: Any
+) -> None:
+    printed = _through_collector(otelcol_bin, tmp_path, config, [
+        _attr("DB_Password", "hunter2-correct-horse"),
+        _attr("http.request.header.Authorization", "Basic dXNlcjpwYXNz"),
+        _attr(semconv.GEN_AI_INPUT_MESSAGES, f"mail jane.roe@example.com, key {API_KEY}"),
+        _attr(semconv.TENANT_ID, "ops@example.com"),
+        _attr(semconv.GEN_AI_REQUEST_MODEL, "gpt-4o-mini"),
+        _attr(semconv.GEN_AI_USAGE_INPUT_TOKENS, 812),
+        _attr(semconv.GEN_AI_OPERATION_NAME, "chat"),
+    ])
+    for secret in ("hunter2", "dXNlcjpwYXNz", "jane.roe", "AbCdEfGhIjKlMnOpQr", "ops@"):
+        assert secret not in printed
+    assert "-> DB_Password: Str(****)" in printed
+    assert "-> http.request.header.Authorization: Str(****)" in printed
+    assert f"-> {semconv.GEN_AI_INPUT_MESSAGES}: Str(mail ****, key ****)" in printed
+    assert f"-> {semconv.TENANT_ID}: Str(****)" in printed
+    # Untouched: an ordinary value, and the SDK's own attributes, which skip the checks.
+    assert f"-> {semconv.GEN_AI_REQUEST_MODEL}: Str(gpt-4o-mini)" in printed
+    assert f"-> {semconv.GEN_AI_USAGE_INPUT_TOKENS}: Int(812)" in printed
+    assert f"-> {semconv.GEN_AI_OPERATION_NAME}: Str(chat)" in printed
+    assert "-> redaction.masked.count: Int(4)" in printed
+    assert "-> redaction.ignored.count: Int(2)" in printed
