@@ -13,6 +13,7 @@ patch openai globally: each test uninstruments them before it ends.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -208,12 +209,46 @@ class Pipeline:
         self.telemetry.shutdown()
 
 
+def _openai_class_attributes() -> dict[tuple[type, str], object]:
+    """Every attribute of every class the openai package defines: what the
+    peers patch, wherever they patch it."""
+    found: dict[tuple[type, str], object] = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "openai" or name.startswith("openai.")):
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, type) and value.__module__ == name:
+                for attribute, member in list(vars(value).items()):
+                    found[(value, attribute)] = member
+    return found
+
+
+def _restore(saved: dict[tuple[type, str], object]) -> None:
+    """Put back what an uninstrument left patched: not every peer's
+    uninstrument() unwraps all it wrapped, and the unit tests of
+    instrument_openai() that run later need the pristine client."""
+    known = {cls for cls, _ in saved}
+    for (cls, attribute), member in _openai_class_attributes().items():
+        if cls not in known:
+            continue  # imported since: nobody patched it before it existed
+        original = saved.get((cls, attribute), _ABSENT)
+        if original is _ABSENT:
+            delattr(cls, attribute)
+        elif original is not member:
+            setattr(cls, attribute, original)
+
+
+_ABSENT = object()
+
+
 @pytest.fixture
 def run() -> Iterator[Callable[..., Pipeline]]:
     """Runs CALLS with the given peers (and instrument_openai() if asked) on a
-    fresh pipeline; uninstruments everything afterwards."""
+    fresh pipeline; uninstruments everything afterwards, and restores any
+    openai attribute a peer left patched."""
     made: list[Pipeline] = []
     previous = set_current(None)
+    saved = _openai_class_attributes()
 
     def go(*peers: str, enrich: bool = True, own: bool = False) -> Pipeline:
         pipeline = Pipeline(enrich)
@@ -235,10 +270,13 @@ def run() -> Iterator[Callable[..., Pipeline]]:
                 otel_ml.uninstrument_openai()
         return pipeline
 
-    yield go
-    set_current(previous)
-    for pipeline in made:
-        pipeline.shutdown()
+    try:
+        yield go
+    finally:
+        _restore(saved)
+        set_current(previous)
+        for pipeline in made:
+            pipeline.shutdown()
 
 
 EXPECTED = {
