@@ -119,6 +119,13 @@ def strip_client_tenant(app: ASGIApp) -> ASGIApp:
     the OpenTelemetry middleware, then set the real tenant with :class:`tenant`
     after authentication. Other baggage entries pass through. Internal services
     behind the edge keep trusting the baggage the edge sends them.
+
+    A baggage header that is not valid UTF-8 is dropped whole: the
+    OpenTelemetry ASGI layer decodes such bytes with ``unicode_escape``, so
+    ``tenant\\x2eid=evil,z=\\xff`` reaches the propagator as ``tenant.id=evil``.
+    Valid UTF-8 is compared exactly as the W3C baggage propagator decodes it.
+    For a public edge prefer :func:`otel_ml.edge.edge`, which also rejects such
+    headers with a 400 and does not let outside callers steer tracing.
     """
 
     async def edge(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
@@ -133,12 +140,22 @@ def _without_tenant(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, byt
     cleaned: list[tuple[bytes, bytes]] = []
     for name, value in headers:
         if name.lower() == b"baggage":
+            if not _is_utf8(value):
+                continue
             members = [m for m in value.split(b",") if not _is_tenant_member(m)]
             if not any(m.strip() for m in members):
                 continue
             value = b",".join(members)
         cleaned.append((name, value))
     return cleaned
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _is_tenant_member(member: bytes) -> bool:
