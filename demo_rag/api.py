@@ -571,7 +571,7 @@ def _log_answer(answer: Answer, tenant: str) -> None:
 
 
 def main() -> int:
-    return serve(SERVICE_NAME, create_app, wrap=otel_ml.strip_client_tenant)
+    return serve(SERVICE_NAME, create_app, public=True)
 
 
 if __name__ == "__main__":

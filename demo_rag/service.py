@@ -27,6 +27,7 @@ from starlette.types import ASGIApp
 
 import otel_ml
 from demo_rag import logs
+from otel_ml.edge import TRUST_EVERYONE, edge
 
 PARENT_PID_ENV: Final = "DEMO_RAG_PARENT_PID"
 _GRACEFUL_SHUTDOWN_S: Final = 10
@@ -41,19 +42,19 @@ _PROCESS_METRICS: Final[dict[str, list[str] | None]] = {
 logger = logging.getLogger(__name__)
 
 AppFactory = Callable[[otel_ml.Telemetry], FastAPI]
-EdgeWrapper = Callable[[ASGIApp], ASGIApp]
 
 
 def serve(
     service_name: str,
     create_app: AppFactory,
     argv: Sequence[str] | None = None,
-    wrap: EdgeWrapper | None = None,
+    public: bool = False,
 ) -> int:
     """Run one service until SIGTERM/SIGINT, then flush its telemetry.
 
-    ``wrap`` puts ASGI middleware outside the OpenTelemetry middleware, for work that
-    must happen before any span exists (the api strips untrusted baggage there).
+    ``public``: the service faces clients (the api), so its edge trusts no caller's
+    trace context or baggage unless ``OTEL_ML_EDGE_TRUSTED_NETWORKS`` says so; the
+    internal services continue the api's context (see :func:`asgi_app`).
     """
     args = _parse_args(service_name, argv)
     # Health checks are polled by the launcher; tracing them would only add noise. Read
@@ -64,14 +65,27 @@ def serve(
     try:
         _instrument_process_metrics(telemetry)
         otel_ml.instrument_httpx()
-        app = create_app(telemetry)
-        otel_ml.instrument_fastapi(app)
-        asgi: ASGIApp = wrap(app) if wrap else app
+        asgi = asgi_app(create_app(telemetry), telemetry, public=public)
         _watch_parent()
         _run(asgi, args)
     finally:
         telemetry.shutdown()
     return 0
+
+
+def asgi_app(app: FastAPI, telemetry: otel_ml.Telemetry, public: bool) -> ASGIApp:
+    """The app as served: traced, behind :func:`otel_ml.edge.edge` (outside the
+    OpenTelemetry middleware, so it acts before any span exists).
+
+    Every service answers undecodable header bytes with a 400 and a span. Only the
+    public one starts a new trace per request (the caller's becomes a link) and
+    drops the caller's baggage; vectordb and llm are reached only through the api,
+    so they trust its trace context and the tenant in its baggage.
+    """
+    otel_ml.instrument_fastapi(app, telemetry)
+    if public:
+        return edge(app, telemetry=telemetry)
+    return edge(app, trusted=[TRUST_EVERYONE], strip_tenant=False, telemetry=telemetry)
 
 
 def _parse_args(service_name: str, argv: Sequence[str] | None) -> argparse.Namespace:
