@@ -245,6 +245,8 @@ def run_variant(
         str(args.requests),
         "--warmup",
         str(args.warmup),
+        "--batches",
+        str(args.batches),
         "--providers",
         spec.providers,
     ]
@@ -337,12 +339,10 @@ def summarize(runs: dict[str, Run], sizes: Sequence[int]) -> dict[str, Any]:
             )
         base = runs.get(run.spec.baseline)
         if run.results and base is not None and base.results:
-            overhead = {
-                str(s): statistics.median(
-                    paired(run, base, lambda m, t, s=s: cpu(m, s) - cpu(t, s))
-                )
-                for s in sizes
+            rounds = {
+                str(s): paired(run, base, lambda m, t, s=s: cpu(m, s) - cpu(t, s)) for s in sizes
             }
+            overhead = {size: statistics.median(values) for size, values in rounds.items()}
             entry.update(
                 {
                     "reference_chunks": reference,
@@ -353,6 +353,7 @@ def summarize(runs: dict[str, Run], sizes: Sequence[int]) -> dict[str, Any]:
                         for s in sizes
                     },
                     "overhead_us_per_request": overhead,
+                    "overhead_us_per_request_by_round": rounds,
                     "overhead_us_per_extra_chunk": statistics.median(
                         paired(
                             run,
@@ -411,28 +412,33 @@ def table(summary: dict[str, Any], sizes: Sequence[int]) -> str:
 
 
 def plot(summary: dict[str, Any], sizes: Sequence[int], path: Path) -> None:
-    """Overhead per request (µs of CPU over the uninstrumented client) against
-    chunks per stream, one line per variant, log-log."""
+    """Overhead per request (CPU µs over the uninstrumented client of the same
+    round) against chunks per stream, one line per variant: the median of the
+    rounds, with bars from the lowest to the highest round. The y axis is
+    symmetric-log, so a noisy negative round stays visible instead of vanishing."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(9, 6))
+    figure, axes = plt.subplots(figsize=(10, 6.5))
     for name, entry in summary.items():
         if "overhead_us_per_request" not in entry:
             continue
-        values = [max(entry["overhead_us_per_request"][str(s)], 1.0) for s in sizes]
+        median = [entry["overhead_us_per_request"][str(s)] for s in sizes]
+        rounds = [entry["overhead_us_per_request_by_round"][str(s)] for s in sizes]
+        low = [m - min(r) for m, r in zip(median, rounds, strict=True)]
+        high = [max(r) - m for m, r in zip(median, rounds, strict=True)]
         style = "-" if name.startswith("otel-ml") else "--"
-        axes.plot(sizes, values, style, marker="o", label=name)
+        axes.errorbar(sizes, median, yerr=[low, high], fmt=style, marker="o", capsize=3, label=name)
     axes.set_xscale("log")
-    axes.set_yscale("log")
+    axes.set_yscale("symlog", linthresh=1000)
     axes.set_xticks(list(sizes), [str(s) for s in sizes])
     axes.set_xlabel("content chunks per stream")
     axes.set_ylabel("CPU µs per request over the uninstrumented client")
     axes.set_title(
         "Cost of each OpenAI instrumentation against stream length\n"
-        "(median of paired differences; values under 1 µs drawn at 1)"
+        "(median of the rounds' paired differences; bars: lowest to highest round)"
     )
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=7)
@@ -480,19 +486,34 @@ def machine() -> dict[str, Any]:
     }
 
 
-def otel_ml_commit(source: str | None) -> str:
-    path = Path(source) if source else REPO
+def otel_ml_commit(args: argparse.Namespace) -> str:
+    """The otel-ml code the otel-ml variants ran."""
+    if args.otel_ml_rev:
+        return git("rev-parse", args.otel_ml_rev) or args.otel_ml_rev
+    if args.otel_ml_source:
+        return "unknown (a source tree given with --otel-ml-source)"
+    dirty = git("status", "--porcelain", "otel_ml")
+    return (git("rev-parse", "HEAD") or "unknown") + (
+        " + uncommitted otel_ml changes" if dirty else ""
+    )
+
+
+def git(*arguments: str) -> str:
     done = subprocess.run(
-        ["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+        ["git", "-C", str(REPO), *arguments], capture_output=True, text=True, check=False
     )
-    dirty = subprocess.run(
-        ["git", "-C", str(path), "status", "--porcelain", "otel_ml"],
-        capture_output=True,
-        text=True,
-        check=False,
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def export_otel_ml(rev: str, folder: Path) -> str:
+    """``otel_ml/`` at ``rev`` in ``folder``, for PYTHONPATH: a commit measured
+    while the checkout holds other work."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "otel_ml"], capture_output=True, check=True
     )
-    commit = done.stdout.strip() or "unknown"
-    return commit + (" + uncommitted otel_ml changes" if dirty.stdout.strip() else "")
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return str(folder)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -505,6 +526,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="requests per process at 200 chunks (scaled for other sizes)",
     )
     parser.add_argument("--warmup", type=int, default=5, help="requests per size before timing")
+    parser.add_argument(
+        "--batches", type=int, default=3, help="timed batches per size in each process (median)"
+    )
     parser.add_argument("--sizes", default="20,200,2000", help="content chunks per stream")
     parser.add_argument(
         "--variants", default="", help="comma-separated names (default: all); baselines are added"
@@ -520,6 +544,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="",
         help="measure otel-ml from this source tree (PYTHONPATH) instead of "
         "the editable install of this checkout",
+    )
+    parser.add_argument(
+        "--otel-ml-rev",
+        default="",
+        help="measure otel-ml at this git revision of the checkout (exported to a temporary "
+        "folder) instead of the working tree",
     )
     parser.add_argument(
         "--no-tiktoken", action="store_true", help="skip the local token counting measurement"
@@ -557,27 +587,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = os.getloadavg()
     started = datetime.datetime.now(datetime.timezone.utc)
     with tempfile.TemporaryDirectory(prefix="otel-ml-peers-") as folder:
+        if args.otel_ml_rev:
+            args.otel_ml_source = export_otel_ml(args.otel_ml_rev, Path(folder) / "src")
         workload = write_workload(Path(folder), sizes)
         log(
             f"{len(specs)} variants × {args.rounds} rounds, sizes {sizes}, "
             f"{args.requests} requests at 200 chunks"
         )
         runs = run_rounds(specs, pythons, workload, args)
+        tiktoken = (
+            tiktoken_cost(pythons["otel-ml"], args)
+            if "otel-ml" in pythons and not args.no_tiktoken
+            else None
+        )
     summary = summarize(runs, sizes)
     results: dict[str, Any] = {
         "date": started.isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
         "machine": {**machine(), "load_average_before": list(load_before)},
-        "otel_ml_commit": otel_ml_commit(args.otel_ml_source or None),
-        "otel_ml_source": args.otel_ml_source or f"{REPO} (editable)",
+        "otel_ml_commit": otel_ml_commit(args),
+        "otel_ml_source": (
+            f"git archive {args.otel_ml_rev}"
+            if args.otel_ml_rev
+            else args.otel_ml_source or f"{REPO} (editable)"
+        ),
         "rounds": args.rounds,
         "requests_at_200_chunks": args.requests,
         "sizes": sizes,
         "envs": {name: {"requirements": list(ENVS[name]), "freeze": freeze(name)} for name in envs},
         "variants": summary,
     }
-    if "otel-ml" in pythons and not args.no_tiktoken:
-        results["local_token_counting"] = tiktoken_cost(pythons["otel-ml"], args)
+    if tiktoken is not None:
+        results["local_token_counting"] = tiktoken
     print(table(summary, sizes))
     if "local_token_counting" in results:
         print("local token counting, first use: " + json.dumps(results["local_token_counting"]))

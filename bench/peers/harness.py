@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import gc
 import json
+import statistics
 import sys
 import threading
 import time
@@ -334,6 +335,7 @@ def run(setup: Callable[[Workload, str], Variant], packages: Sequence[str] = ())
     parser.add_argument("--workload", required=True)
     parser.add_argument("--requests", type=int, default=50, help="requests at 200 chunks")
     parser.add_argument("--warmup", type=int, default=5, help="requests per size before timing")
+    parser.add_argument("--batches", type=int, default=3, help="timed batches per size")
     parser.add_argument(
         "--providers",
         default="configure",
@@ -353,16 +355,23 @@ def run(setup: Callable[[Workload, str], Variant], packages: Sequence[str] = ())
     rss_kb = status_kb("VmRSS")
     sizes: dict[str, Any] = {}
     problems: list[str] = []
-    for chunks, request in requests.items():
-        n = requests_for(chunks, args.requests)
-        spans_before = variant.providers.sink.spans if variant.providers else 0
-        cpu = cpu_per_request(request, n, flush)
-        problems += verify(variant, workload, chunks, spans_before, n)
-        sizes[str(chunks)] = {
-            "requests": n,
-            "cpu_us_per_request": cpu * 1e6,
-            "spans": (variant.providers.sink.spans - spans_before if variant.providers else 0),
-        }
+    # The sizes take turns, batch by batch: a load that comes and goes on a
+    # shared machine then weighs on every size alike, and the per-chunk cost
+    # (a difference between sizes) keeps its sign.
+    batches: dict[int, list[float]] = {chunks: [] for chunks in requests}
+    for _ in range(args.batches):
+        for chunks, request in requests.items():
+            n = max(requests_for(chunks, args.requests) // args.batches, 1)
+            spans_before = variant.providers.sink.spans if variant.providers else 0
+            batches[chunks].append(cpu_per_request(request, n, flush) * 1e6)
+            problems += verify(variant, workload, chunks, spans_before, n)
+            entry = sizes.setdefault(str(chunks), {"requests": 0, "spans": 0})
+            entry["requests"] += n
+            if variant.providers:
+                entry["spans"] += variant.providers.sink.spans - spans_before
+    for chunks, values in batches.items():
+        sizes[str(chunks)]["cpu_us_per_request"] = statistics.median(values)
+        sizes[str(chunks)]["batches_us"] = values
     if variant.providers is not None:
         variant.providers.flush_metrics()
         problems += verify_metrics(variant)
