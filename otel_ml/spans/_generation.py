@@ -197,23 +197,27 @@ class GenerationSpan(SpanScope):
         one (for a wrapped stream: once the stream has ended)."""
         return self._stamps[0] - self._t0 if self._stamps else None
 
-    def _read_stream(self, stamps: list[float], items: list[Any]) -> None:
-        """What a wrapped stream's items carried, read once at its end;
-        ``stamps[i]`` is when ``items[i]`` reached the application."""
-        already = len(self._stamps)
-        first = items[0]
-        if type(first) is not str and not isinstance(first, Mapping) and (
-            getattr(first, "choices", None) is not None
-        ):
-            record_chat_stream(self, stamps, items)  # OpenAI SDK chunks: the fast reader
-        else:
-            for stamp, item in zip(stamps, items, strict=False):
-                self._read_item(stamp, item)
-        stamps_now = self._stamps
-        if 0 < already < len(stamps_now) and stamps_now[already - 1] > stamps_now[already]:
-            # chunk() or another stream recorded too: keep the pieces in time order.
-            ordered = sorted(zip(stamps_now, self._pieces, strict=True), key=lambda pair: pair[0])
-            self._stamps[:] = [stamp for stamp, _ in ordered]
+    def _read_stream(self, state: StreamState) -> None:
+        """What a stream carried, read once at its end: its text chunks as
+        observed, and the items it kept whole (``kept_stamps[i]`` is when
+        ``kept[i]`` reached the application)."""
+        kept, state.kept = state.kept, []  # read once; do not keep them alive
+        if kept:
+            first = kept[0]
+            if type(first) is not str and not isinstance(first, Mapping) and (
+                getattr(first, "choices", None) is not None
+            ):
+                record_chat_stream(self, state.kept_stamps, kept)  # OpenAI SDK chunks
+            else:
+                for stamp, item in zip(state.kept_stamps, kept, strict=False):
+                    self._read_item(stamp, item)
+        self._stamps.extend(state.stamps)
+        self._pieces.extend(state.pieces)
+        stamps = self._stamps
+        if sorted(stamps) != stamps:
+            # Kept chunks with text, chunk() or another stream: back in time order.
+            ordered = sorted(zip(stamps, self._pieces, strict=True), key=lambda pair: pair[0])
+            stamps[:] = [stamp for stamp, _ in ordered]
             self._pieces[:] = [piece for _, piece in ordered]
 
     def _read_item(self, stamp: float, item: Any) -> None:
@@ -233,10 +237,8 @@ class GenerationSpan(SpanScope):
         if state.closed:
             return
         state.closed = True
-        items, state.items = state.items, []  # read once; do not keep them alive
-        if items:
-            with guard("generation stream read"):
-                self._read_stream(state.stamps, items)
+        with guard("generation stream read"):
+            self._read_stream(state)
         with guard("generation stream end"):
             self._open_streams -= 1
             if not state.finished:

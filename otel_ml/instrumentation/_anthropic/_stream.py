@@ -5,14 +5,14 @@ stream is exhausted, fails, is closed, or is garbage-collected unread.
 Everything else (``response``, ``close()``'s effect on the connection, the
 stream helper reading through it) reaches the real stream unchanged.
 
-Per event a proxy only appends a ``perf_counter()`` stamp and the event (in
-:func:`otel_ml.spans._stream.tap` for loops, in ``__next__`` for direct calls);
-the events are read once, when the stream ends.
+Per event, :class:`StreamRecord` takes what the event carries as it passes
+(a text delta: its stamp and text), in :func:`otel_ml.spans._stream.tap` for
+loops and in ``__next__`` for direct calls; no event object is kept alive
+(kept, they would cost the garbage collector more than reading them).
 """
 
 from __future__ import annotations
 
-import time
 import weakref
 from collections.abc import AsyncGenerator, Generator
 from typing import Any
@@ -28,12 +28,13 @@ from otel_ml.spans._stream import tap, tap_async
 class HeldCall:
     """A generation span held open past its ``with`` block for one stream."""
 
-    __slots__ = ("_g", "record", "state")
+    __slots__ = ("_event", "_g", "record", "state")
 
     def __init__(self, g: GenerationSpan) -> None:
         self._g = g
-        self.state = g.hold()  # also holds the events' stamps and the events
+        self.state = g.hold()
         self.record = StreamRecord(g)
+        self._event = self.record.event
 
     def finish(self) -> None:
         self.state.finished = True
@@ -43,32 +44,22 @@ class HeldCall:
         self.state.error = exc
         self.end()
 
+    def observe(self, stamp: float, event: Any) -> None:
+        try:
+            self._event(event)
+        except Exception as exc:  # an event this version does not know: keep streaming
+            report("anthropic stream event", exc)
+
     def end(self) -> None:
-        """Read the events, report what they carried and release the span; once."""
+        """Report what the events carried and release the span; once."""
         state = self.state
         if state.closed:
             return
-        events, state.items = state.items, []  # read once: do not keep them alive
         with guard("anthropic stream end"):
-            self._read(state.stamps, events)
             if self.record.ended:
                 state.finished = True  # message_stop came: only the transport was left
             self.record.report(self._g)
         self._g.release(state)
-
-    def _read(self, stamps: list[float], events: list[Any]) -> None:
-        # StreamRecord.event() stamps a text delta when it reads it; here it
-        # reads at the end, so the delta's stamp is replaced by its arrival time.
-        timed = self._g.invocation.stamps
-        event = self.record.event
-        for stamp, item in zip(stamps, events, strict=False):
-            before = len(timed)
-            try:
-                event(item)
-            except Exception as exc:  # an event this version does not know: read on
-                report("anthropic stream event", exc)
-            if len(timed) > before:
-                timed[-1] = stamp
 
 
 class StreamProxy(wrapt.ObjectProxy[Any]):
@@ -77,16 +68,15 @@ class StreamProxy(wrapt.ObjectProxy[Any]):
     def __init__(self, stream: Any, held: HeldCall) -> None:
         super().__init__(stream)
         self._self_held = held
-        state = held.state
-        self._self_tap = (stream.__next__, state.stamps.append, state.items.append)
+        self._self_tap = (stream.__next__, held.observe)
         weakref.finalize(self, held.end)
 
     def __iter__(self) -> Generator[Any, None, None]:
         held = self._self_held
-        return tap(iter(self.__wrapped__), held.state, held.end, self)
+        return tap(iter(self.__wrapped__), held.observe, held.state, held.end, self)
 
     def __next__(self) -> Any:
-        next_item, stamp, keep = self._self_tap
+        next_item, observe = self._self_tap
         try:
             event = next_item()
         except StopIteration:
@@ -95,8 +85,7 @@ class StreamProxy(wrapt.ObjectProxy[Any]):
         except Exception as exc:
             self._self_held.fail(exc)
             raise
-        stamp(time.perf_counter())
-        keep(event)
+        observe(0.0, event)  # StreamRecord stamps a text delta itself
         return event
 
     def __enter__(self) -> StreamProxy:
@@ -118,16 +107,15 @@ class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
     def __init__(self, stream: Any, held: HeldCall) -> None:
         super().__init__(stream)
         self._self_held = held
-        state = held.state
-        self._self_tap = (stream.__anext__, state.stamps.append, state.items.append)
+        self._self_tap = (stream.__anext__, held.observe)
         weakref.finalize(self, held.end)
 
     def __aiter__(self) -> AsyncGenerator[Any, None]:
         held = self._self_held
-        return tap_async(aiter(self.__wrapped__), held.state, held.end, self)
+        return tap_async(aiter(self.__wrapped__), held.observe, held.state, held.end, self)
 
     async def __anext__(self) -> Any:
-        next_item, stamp, keep = self._self_tap
+        next_item, observe = self._self_tap
         try:
             event = await next_item()
         except StopAsyncIteration:
@@ -136,8 +124,7 @@ class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
         except Exception as exc:
             self._self_held.fail(exc)
             raise
-        stamp(time.perf_counter())
-        keep(event)
+        observe(0.0, event)  # StreamRecord stamps a text delta itself
         return event
 
     async def __aenter__(self) -> AsyncStreamProxy:

@@ -4,10 +4,11 @@ A proxy is the openai ``Stream``/``AsyncStream`` for every purpose
 (``.response``, ``close()``, ``with``, any other attribute), and ends the
 generation span exactly once: when the stream is exhausted, fails, is closed,
 leaves its ``with`` block, or is garbage-collected unread. Per chunk it only
-appends a ``perf_counter()`` stamp and the chunk itself (``for`` loops run in
-the generator :func:`otel_ml.spans._stream.tap`, one frame per chunk; a direct
-``next()`` goes through ``__next__``); what the chunks carry (text, finish
-reasons, usage, id) is read once, at the end. An abandoned stream keeps what
+takes a ``perf_counter()`` stamp and the chunk's text (``StreamState.take``;
+``for`` loops run in the generator :func:`otel_ml.spans._stream.tap`, a direct
+``next()`` goes through ``__next__``); the few chunks that carry more (the
+first, finish reasons, usage) and Responses API events are kept and read
+once, at the end. An abandoned stream keeps what
 it had read, with finish reason ``error`` (see GenerationSpan).
 
 The ``.stream()`` helpers (``ChatCompletionStreamManager`` and friends) close
@@ -27,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 
 from otel_ml._safety import guard
-from otel_ml.instrumentation._openai._api import Api
+from otel_ml.instrumentation._openai._api import CHAT, Api
 from otel_ml.spans._generation import GenerationSpan
-from otel_ml.spans._stream import StreamState, tap, tap_async
+from otel_ml.spans._stream import Observer, StreamState, tap, tap_async
 
 # wrapt 2 types ObjectProxy as a generic; wrapt 1 cannot subscript it at run time.
 if TYPE_CHECKING:
@@ -42,15 +43,22 @@ _entering: ContextVar[list[Any] | None] = ContextVar("otel_ml_openai_entering", 
 
 
 def _end(span: GenerationSpan, state: StreamState, api: Api) -> None:
-    """Read what the stream carried and end the span; runs once per stream.
-    It holds no reference to the proxy, so that the proxy can be collected
-    unread (and this then runs from its finalizer)."""
+    """Read the chunks the stream kept whole and end the span (which takes
+    the text chunks); runs once per stream. It holds no reference to the
+    proxy, so that the proxy can be collected unread (and this then runs
+    from its finalizer)."""
     if state.closed:
         return
-    items, state.items = state.items, []  # read once: do not keep them alive with the span
+    kept, state.kept = state.kept, []  # read once: do not keep them alive with the span
     with guard("openai stream end"):
-        api.read_stream(span, state.stamps, items)
+        api.read_stream(span, state.kept_stamps, kept)
     span.release(state)
+
+
+def _observer(api: Api, state: StreamState) -> Observer:
+    """Chat chunks are read as they pass (text chunks are not kept whole);
+    the Responses API's events are kept and read at the end."""
+    return state.take if api.name == CHAT.name else state.keep
 
 
 class StreamProxy(_Proxy):
@@ -60,18 +68,21 @@ class StreamProxy(_Proxy):
         super().__init__(stream)
         self._self_state = state
         self._self_end = partial(_end, span, state, api)
+        self._self_observe = _observer(api, state)
         # One attribute read per next() call: each read through the proxy costs ~150 ns.
-        self._self_tap = (stream.__next__, state.stamps.append, state.items.append)
+        self._self_tap = (stream.__next__, self._self_observe)
         weakref.finalize(self, self._self_end)
         streams = _entering.get()
         if streams is not None:
             streams.append(self)
 
     def __iter__(self) -> Generator[Any, None, None]:
-        return tap(iter(self.__wrapped__), self._self_state, self._self_end, self)
+        return tap(
+            iter(self.__wrapped__), self._self_observe, self._self_state, self._self_end, self
+        )
 
     def __next__(self) -> Any:
-        next_item, stamp, keep = self._self_tap
+        next_item, observe = self._self_tap
         try:
             item = next_item()
         except StopIteration:
@@ -82,8 +93,7 @@ class StreamProxy(_Proxy):
             self._self_state.error = exc
             self._self_end()
             raise
-        stamp(time.perf_counter())
-        keep(item)
+        observe(time.perf_counter(), item)
         return item
 
     def close(self) -> None:
@@ -113,17 +123,20 @@ class AsyncStreamProxy(_Proxy):
         super().__init__(stream)
         self._self_state = state
         self._self_end = partial(_end, span, state, api)
-        self._self_tap = (stream.__anext__, state.stamps.append, state.items.append)
+        self._self_observe = _observer(api, state)
+        self._self_tap = (stream.__anext__, self._self_observe)
         weakref.finalize(self, self._self_end)
         streams = _entering.get()
         if streams is not None:
             streams.append(self)
 
     def __aiter__(self) -> AsyncGenerator[Any, None]:
-        return tap_async(aiter(self.__wrapped__), self._self_state, self._self_end, self)
+        return tap_async(
+            aiter(self.__wrapped__), self._self_observe, self._self_state, self._self_end, self
+        )
 
     async def __anext__(self) -> Any:
-        next_item, stamp, keep = self._self_tap
+        next_item, observe = self._self_tap
         try:
             item = await next_item()
         except StopAsyncIteration:
@@ -134,8 +147,7 @@ class AsyncStreamProxy(_Proxy):
             self._self_state.error = exc
             self._self_end()
             raise
-        stamp(time.perf_counter())
-        keep(item)
+        observe(time.perf_counter(), item)
         return item
 
     async def close(self) -> None:
