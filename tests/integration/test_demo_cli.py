@@ -75,7 +75,7 @@ def test_ctrl_c_stops_every_service_and_keeps_their_telemetry(tmp_path: Path) ->
     assert "services up" in line, line
     services = _services_of(process.pid)
     assert len(services) == 3
-    time.sleep(1.0)  # some requests in flight
+    time.sleep(3.0)  # some requests answered and some in flight, also on a loaded machine
     os.kill(process.pid, signal.SIGINT)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 130, output

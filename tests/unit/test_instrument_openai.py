@@ -696,18 +696,25 @@ def test_a_returned_stream_leaves_the_callers_context_as_it_was(
 
 
 def test_ttft_is_within_5ms_of_the_delay(otel_capture: Capture, instrumented: None) -> None:
-    """The best of five attempts: a systematic error fails all of them, while
-    scheduler stalls on a loaded 2-core machine (seen: 3 to 13 ms before the
-    request reaches the mock transport, with other test suites running) do
-    not fail the build."""
+    """TTFT is the server's delay as the app lives it: at least the 50 ms the
+    server waits, and within 5 ms of the time from the call to the first text
+    the app itself sees. A loaded 2-core machine oversleeps the server's 50 ms
+    by up to 15 ms (seen with other suites running), which is real time to
+    first chunk for the app too, so the nominal delay alone cannot be the
+    reference. The best of five attempts: a systematic error fails all of
+    them, a scheduler stall in one does not fail the build."""
     client = sync_client(Server(chat_reply))
     errors = []
     for _ in range(5):
         gc.collect()  # no collection pause inside the measured call
         otel_capture.clear()
-        for _ in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
-            pass
+        called = time.perf_counter()
+        first_text: float | None = None
+        for chunk in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+            if first_text is None and chunk.choices and chunk.choices[0].delta.content:
+                first_text = time.perf_counter()
+        assert first_text is not None
         ttft = attrs(only_span(otel_capture))[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
-        assert ttft >= DELAY
-        errors.append(ttft - DELAY)
+        assert DELAY <= ttft <= first_text - called + 0.001
+        errors.append(abs((first_text - called) - ttft))
     assert min(errors) < 0.005, errors
