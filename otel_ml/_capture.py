@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_ml import semconv
+from otel_ml import providers, semconv
 from otel_ml.pricing import PriceTable, PricingSource
 from otel_ml.telemetry import Telemetry
 
@@ -45,7 +45,10 @@ class Capture:
             BaggageSpanProcessor(lambda key: key == semconv.TENANT_ID)
         )
         tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        meter_provider = MeterProvider(metric_readers=[self.reader])
+        # configure()'s views, so tests take the path production takes.
+        meter_provider = MeterProvider(
+            metric_readers=[self.reader], views=providers.chunk_gap_views()
+        )
         self.telemetry = Telemetry(
             tracer_provider,
             meter_provider,
