@@ -43,11 +43,12 @@ from opentelemetry import trace
 from opentelemetry.metrics import Histogram
 from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import BaseModel, Field, model_validator
+from starlette.datastructures import Headers
 
 import otel_ml
 from demo_rag.grounding import LlmJudgeScorer, OverlapScorer, Scorer
 from demo_rag.openai_wire import SSE_MEDIA_TYPE, UpstreamError, Usage, sse
-from demo_rag.service import serve
+from demo_rag.service import new_app, serve
 from demo_rag.simulator import DEFAULT_MODEL
 from demo_rag.tenants import TenantDirectory
 from otel_ml import semconv
@@ -63,6 +64,10 @@ SYSTEM_PROMPT: Final = (
     "the answer, say so."
 )
 _MAX_REMEMBERED_ANSWERS: Final = 10_000
+# A question is at most 2000 characters; 64 KiB is room for any JSON escaping of it.
+MAX_BODY_BYTES: Final = 64 * 1024
+# Paths whose body is read only once the caller is known (AuthenticateFirst).
+_AUTHENTICATED_PATHS: Final = frozenset({"/ask", "/feedback"})
 # The healthy baseline the drift monitor compares answers with (demo_rag.make_reference).
 DRIFT_REFERENCE: Final = Path(__file__).resolve().parent / "data" / "rag_reference.json"
 DRIFT_REFERENCE_ENV: Final = "DEMO_RAG_DRIFT_REFERENCE"
@@ -424,21 +429,51 @@ class AnswerLog:
         return self._items.get(trace_id)
 
 
+_UNAUTHENTICATED: Final = "missing or unknown API key"
+_CHALLENGE: Final = {"WWW-Authenticate": "Bearer"}
+
+
+def api_key(x_api_key: str | None, authorization: str | None) -> str | None:
+    """The key from ``X-API-Key``, else from ``Authorization: Bearer``."""
+    if x_api_key is None and authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return x_api_key
+
+
 def authenticate(
     request: Request,
     x_api_key: Annotated[str | None, Header(alias=API_KEY_HEADER)] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> str:
     """The caller's tenant, from its API key; 401 without a known key."""
-    key = x_api_key
-    if key is None and authorization and authorization.lower().startswith("bearer "):
-        key = authorization[7:].strip()
     directory: TenantDirectory = request.app.state.tenants
-    tenant = directory.lookup(key)
+    tenant = directory.lookup(api_key(x_api_key, authorization))
     if tenant is None:
-        raise HTTPException(401, "missing or unknown API key",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, _UNAUTHENTICATED, headers=_CHALLENGE)
     return tenant
+
+
+class AuthenticateFirst:
+    """Answers 401 before the body of an authenticated path is read.
+
+    FastAPI reads and parses the body before it resolves dependencies, so without
+    this an anonymous client could make the api buffer and parse a body up to the cap
+    per request. The ``authenticate`` dependency still yields the tenant.
+    """
+
+    def __init__(self, app: Any, directory: TenantDirectory) -> None:
+        self.app = app
+        self.directory = directory
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] in _AUTHENTICATED_PATHS:
+            headers = Headers(scope=scope)
+            key = api_key(headers.get(API_KEY_HEADER), headers.get("authorization"))
+            if self.directory.lookup(key) is None:
+                response = JSONResponse({"detail": _UNAUTHENTICATED}, 401, headers=_CHALLENGE)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 Tenant = Annotated[str, Depends(authenticate)]
@@ -479,8 +514,9 @@ def create_app(
         finally:
             stop_drift_monitor(drift)
 
-    app = FastAPI(title=SERVICE_NAME, lifespan=lifespan)
+    app = new_app(SERVICE_NAME, MAX_BODY_BYTES, lifespan)
     app.state.tenants = directory
+    app.add_middleware(AuthenticateFirst, directory=directory)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, object]:

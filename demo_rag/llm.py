@@ -22,7 +22,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Final, Protocol
@@ -48,9 +48,10 @@ from demo_rag.openai_wire import (
     sse,
     stream_chat,
 )
-from demo_rag.service import serve
-from demo_rag.simulator import SimConfig, SimulatedModel
+from demo_rag.service import new_app, serve
+from demo_rag.simulator import DEFAULT_MODEL, SimConfig, SimulatedModel
 from otel_ml import semconv
+from otel_ml.cardinality import CardinalityCap
 from otel_ml.tokens import count_tokens
 
 SERVICE_NAME: Final = "rag-llm"
@@ -61,9 +62,18 @@ _ERROR_START_FRACTION: Final = 0.25  # failures surface during "prefill", before
 logger = logging.getLogger(__name__)
 
 
+# Request limits: an OpenAI-compatible endpoint is an easy target for huge prompts.
+# A RAG prompt is two messages of a few KiB; the caps leave room for real chats.
+MAX_MESSAGES: Final = 64
+MAX_MESSAGE_CHARS: Final = 100_000
+MAX_BODY_BYTES: Final = 1024 * 1024
+# Distinct client-chosen models kept on metric labels; later ones fold into __other__.
+MAX_MODEL_LABELS: Final = 16
+
+
 class ChatMessage(BaseModel):
-    role: str
-    content: str
+    role: str = Field(max_length=64)
+    content: str = Field(max_length=MAX_MESSAGE_CHARS)
 
 
 class StreamOptions(BaseModel):
@@ -74,8 +84,8 @@ class ChatRequest(BaseModel):
     # Unknown OpenAI parameters (temperature, top_p ...) pass through to a real backend.
     model_config = ConfigDict(extra="allow")
 
-    model: str | None = None
-    messages: list[ChatMessage] = Field(min_length=1)
+    model: str | None = Field(default=None, max_length=256)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(default=None, ge=1)
@@ -176,6 +186,28 @@ class ServerInstruments:
         )
 
 
+class ModelLabels:
+    """Bounds the model names on metric labels and on the server span (whose
+    ``gen_ai.request.model`` is a dimension of the collector's span metrics).
+
+    The model is the client's string: one client could mint a series per request.
+    The served models are always kept; the first ``MAX_MODEL_LABELS`` other names
+    too (a proxied endpoint serves models we cannot list), later ones fold into
+    ``__other__``, as tenants fold past ``max_tenants``.
+    """
+
+    def __init__(self, known: Iterable[str | None], limit: int = MAX_MODEL_LABELS) -> None:
+        self._known = frozenset(m for m in known if m)
+        self._cap = CardinalityCap(limit, semconv.LABEL_OVERFLOW)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ModelLabels:
+        return cls([DEFAULT_MODEL, environ.get("LLM_SIM_MODEL"), environ.get("LLM_MODEL")])
+
+    def bound(self, model: str) -> str:
+        return model if model in self._known else self._cap.fold(model)
+
+
 @dataclass
 class Exchange:
     """Measures one request from arrival to its last token, and records it once."""
@@ -183,6 +215,7 @@ class Exchange:
     request: ChatRequest
     span: Span
     instruments: ServerInstruments
+    labels: ModelLabels
     started: float = field(default_factory=time.perf_counter)
     stamps: list[float] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
@@ -218,8 +251,10 @@ class Exchange:
         base: dict[str, AttributeValue] = {
             semconv.GEN_AI_OPERATION_NAME: semconv.OP_CHAT,
             semconv.GEN_AI_PROVIDER_NAME: PROVIDER,
-            semconv.GEN_AI_REQUEST_MODEL: self.request.model or self.response_model,
-            semconv.GEN_AI_RESPONSE_MODEL: self.response_model,
+            semconv.GEN_AI_REQUEST_MODEL: self.labels.bound(
+                self.request.model or self.response_model
+            ),
+            semconv.GEN_AI_RESPONSE_MODEL: self.labels.bound(self.response_model),
         }
         span_attributes: dict[str, AttributeValue] = {
             **base, semconv.GEN_AI_REQUEST_STREAM: self.request.stream,
@@ -262,6 +297,7 @@ class Exchange:
 def create_app(telemetry: otel_ml.Telemetry, backend: Backend | None = None) -> FastAPI:
     """The llm app; ``backend`` defaults to the one the environment selects."""
     instruments = ServerInstruments.create(telemetry.meter)
+    labels = ModelLabels.from_env()
     state: dict[str, Backend] = {}
 
     @asynccontextmanager
@@ -271,7 +307,7 @@ def create_app(telemetry: otel_ml.Telemetry, backend: Backend | None = None) -> 
             logger.info("llm backend ready", extra={"backend": state["backend"].name})
             yield
 
-    app = FastAPI(title=SERVICE_NAME, lifespan=lifespan)
+    app = new_app(SERVICE_NAME, MAX_BODY_BYTES, lifespan)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -279,7 +315,7 @@ def create_app(telemetry: otel_ml.Telemetry, backend: Backend | None = None) -> 
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: ChatRequest) -> Response:
-        exchange = Exchange(request, trace.get_current_span(), instruments)
+        exchange = Exchange(request, trace.get_current_span(), instruments, labels)
         deltas = state["backend"].stream(request)
         try:
             first = await anext(deltas, None)  # the model's time to first token

@@ -13,16 +13,22 @@ between choosing and binding it.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import math
 import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Sequence
-from typing import Final
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Final
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp
 
 import otel_ml
@@ -86,6 +92,103 @@ def asgi_app(app: FastAPI, telemetry: otel_ml.Telemetry, public: bool) -> ASGIAp
     if public:
         return edge(app, telemetry=telemetry)
     return edge(app, trusted=[TRUST_EVERYONE], strip_tenant=False, telemetry=telemetry)
+
+
+def new_app(
+    title: str, max_body_bytes: int, lifespan: Callable[[FastAPI], Any] | None = None
+) -> FastAPI:
+    """A FastAPI app with the demo's request limits.
+
+    - Bodies past ``max_body_bytes`` get 413, counted while reading (and refused
+      from ``Content-Length`` before reading), so memory per request is bounded.
+    - JSON may not hold ``NaN``, ``Infinity`` or numbers that overflow to infinity:
+      Python's parser accepts them, but no other JSON tool does, and FastAPI's 422
+      echoing them could not be serialised (a 500). They get a 422 saying so, as
+      does nesting deeper than ``MAX_JSON_DEPTH`` (FastAPI's 422 recursed into it).
+    """
+    app = FastAPI(title=title, lifespan=lifespan, max_body_size=max_body_bytes)
+    app.router.route_class = FiniteJsonRoute
+    app.add_exception_handler(RequestValidationError, _finite_validation_error)
+    return app
+
+
+class NonFiniteNumber(ValueError):
+    pass
+
+
+NON_FINITE_MESSAGE: Final = "non-finite number (NaN, Infinity or out of range) is not valid JSON"
+# No demo body nests deeper than 4; FastAPI's 422 and its encoder recurse into the input.
+MAX_JSON_DEPTH: Final = 32
+
+
+def _no_constant(name: str) -> float:
+    raise NonFiniteNumber(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise NonFiniteNumber(text)
+    return value
+
+
+class FiniteJsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            try:
+                self._json = json.loads(
+                    await self.body(), parse_constant=_no_constant, parse_float=_finite_float
+                )
+            except NonFiniteNumber as exc:
+                # FastAPI turns a JSONDecodeError into its 422 json_invalid error.
+                raise json.JSONDecodeError(f"{NON_FINITE_MESSAGE}: {exc}"[:120], "", 0) from exc
+            if _deeper_than(self._json, MAX_JSON_DEPTH):
+                raise json.JSONDecodeError(f"nested deeper than {MAX_JSON_DEPTH} levels", "", 0)
+        return self._json
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether parsed JSON nests deeper than ``limit`` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if not isinstance(item, dict | list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+class FiniteJsonRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def finite(request: Request) -> Response:
+            return await handler(FiniteJsonRequest(request.scope, request.receive))
+
+        return finite
+
+
+async def _finite_validation_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422, made serialisable whatever the client sent: FastAPI's own
+    echoes the input, and fails (a 500) on a non-finite float (``inf`` from a query
+    string) or on body bytes that are not UTF-8 (a non-JSON content type)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": jsonable_encoder(_serialisable(errors))}, status_code=422)
+
+
+def _serialisable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, bytes | bytearray):
+        return bytes(value[:200]).decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {k: _serialisable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_serialisable(v) for v in value]
+    return value
 
 
 def _parse_args(service_name: str, argv: Sequence[str] | None) -> argparse.Namespace:

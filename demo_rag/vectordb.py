@@ -19,12 +19,14 @@ from pydantic import BaseModel, Field
 import otel_ml
 from demo_rag import corpus
 from demo_rag.embeddings import MODEL_NAME, VectorIndex
-from demo_rag.service import serve
+from demo_rag.service import new_app, serve
 from otel_ml import semconv
 
 SERVICE_NAME: Final = "rag-vectordb"
 DATA_SOURCE: Final = "docs"
 MAX_TOP_K: Final = 50
+# A query is at most 4000 characters: 64 KiB leaves room for any JSON escaping of it.
+MAX_BODY_BYTES: Final = 64 * 1024
 
 
 class SearchRequest(BaseModel):
@@ -47,7 +49,7 @@ class SearchResponse(BaseModel):
 def create_app(telemetry: otel_ml.Telemetry, index: VectorIndex | None = None) -> FastAPI:
     """The vectordb app; ``index`` defaults to the bundled corpus."""
     index = index if index is not None else VectorIndex(corpus.load())
-    app = FastAPI(title=SERVICE_NAME)
+    app = new_app(SERVICE_NAME, MAX_BODY_BYTES)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, object]:
