@@ -33,7 +33,7 @@ from starlette.types import ASGIApp
 
 import otel_ml
 from demo_rag import logs
-from otel_ml.edge import TRUST_EVERYONE, edge
+from otel_ml._edge import TRUST_EVERYONE, edge
 
 PARENT_PID_ENV: Final = "DEMO_RAG_PARENT_PID"
 _GRACEFUL_SHUTDOWN_S: Final = 10
@@ -80,7 +80,7 @@ def serve(
 
 
 def asgi_app(app: FastAPI, telemetry: otel_ml.Telemetry, public: bool) -> ASGIApp:
-    """The app as served: traced, behind :func:`otel_ml.edge.edge` (outside the
+    """The app as served: traced, behind :func:`otel_ml.edge` (outside the
     OpenTelemetry middleware, so it acts before any span exists).
 
     Every service answers undecodable header bytes with a 400 and a span. Only the

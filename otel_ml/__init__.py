@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from otel_ml._edge import edge
 from otel_ml.instrumentation import (
     instrument_anthropic,
     instrument_fastapi,
@@ -34,6 +35,7 @@ __all__ = [
     "Telemetry",
     "configure",
     "current_tenant",
+    "edge",
     "feedback",
     "generation",
     "inference",

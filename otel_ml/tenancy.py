@@ -124,7 +124,7 @@ def strip_client_tenant(app: ASGIApp) -> ASGIApp:
     OpenTelemetry ASGI layer decodes such bytes with ``unicode_escape``, so
     ``tenant\\x2eid=evil,z=\\xff`` reaches the propagator as ``tenant.id=evil``.
     Valid UTF-8 is compared exactly as the W3C baggage propagator decodes it.
-    For a public edge prefer :func:`otel_ml.edge.edge`, which also rejects such
+    For a public edge prefer :func:`otel_ml.edge`, which also rejects such
     headers with a 400 and does not let outside callers steer tracing.
     """
 

@@ -27,7 +27,7 @@ from opentelemetry.instrumentation.asgi import asgi_getter
 from demo_rag.api import Settings, create_app
 from demo_rag.tenants import TenantDirectory
 from otel_ml import semconv, strip_client_tenant
-from otel_ml.edge import edge
+from otel_ml._edge import edge
 from otel_ml.instrumentation import instrument_fastapi
 from otel_ml.testing import Capture
 

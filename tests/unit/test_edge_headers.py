@@ -20,7 +20,7 @@ from demo_rag.api import Settings, create_app
 from demo_rag.service import asgi_app
 from demo_rag.tenants import TenantDirectory
 from otel_ml import semconv
-from otel_ml.edge import INVALID_HEADER
+from otel_ml._edge import INVALID_HEADER
 from otel_ml.testing import Capture
 
 HOSTILE = b"00-a\\x\xff"

@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind
 from demo_rag.api import TRACE_ID_HEADER, Settings, create_app
 from demo_rag.service import asgi_app
 from demo_rag.tenants import TenantDirectory
-from otel_ml.edge import TRUSTED_NETWORKS_ENV, edge
+from otel_ml._edge import TRUSTED_NETWORKS_ENV, edge
 from otel_ml.instrumentation import instrument_fastapi
 from otel_ml.testing import Capture
 
