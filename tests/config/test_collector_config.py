@@ -75,9 +75,11 @@ def test_every_component_type_is_in_the_built_collector(otelcol_bin: Path, confi
         assert used <= available, f"{kind} missing from the build: {used - available}"
 
 
-def test_pipelines_order_limiter_first_redaction_before_batch(config: Any) -> None:
+def test_pipelines_order_limiter_first_then_redaction(config: Any) -> None:
     pipelines = config["service"]["pipelines"]
-    assert pipelines["traces"]["processors"] == ["memory_limiter", "redaction", "batch"]
+    # No batch processor in the traces pipeline: it would hold acknowledged
+    # spans in memory ahead of the disk queue (see the test below).
+    assert pipelines["traces"]["processors"] == ["memory_limiter", "redaction"]
     assert pipelines["metrics"]["processors"] == ["memory_limiter", "batch"]
     assert pipelines["traces"]["receivers"] == ["otlp"]
     assert set(pipelines["traces"]["exporters"]) == {"otlp_grpc/jaeger", "span_metrics", "debug"}
@@ -97,6 +99,17 @@ def test_jaeger_exporter_retries_from_a_persistent_queue(config: Any) -> None:
     assert env_refs(file_storage["directory"]) == [
         ("OTELCOL_STORAGE_DIR", "/var/lib/otelcol/file_storage")
     ]
+
+
+def test_the_jaeger_exporter_batches_after_its_disk_queue(config: Any) -> None:
+    # Acknowledged means on disk (issue 13, item 7): the batching happens in the
+    # exporter's queue, which reads from the disk, and no processor of the
+    # pipeline buffers spans in memory before it.
+    queue = config["exporters"]["otlp_grpc/jaeger"]["sending_queue"]
+    assert queue["enabled"] is True and queue["storage"]
+    assert queue["batch"]["flush_timeout"]
+    buffering = {"batch", "groupbytrace", "tail_sampling"}
+    assert not buffering & set(config["service"]["pipelines"]["traces"]["processors"])
 
 
 def test_span_metrics_dimensions_unit_and_exemplars(config: Any) -> None:
