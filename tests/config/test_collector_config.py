@@ -112,6 +112,21 @@ def test_the_jaeger_exporter_batches_after_its_disk_queue(config: Any) -> None:
     assert not buffering & set(config["service"]["pipelines"]["traces"]["processors"])
 
 
+JAEGER_MAX_MESSAGE = 4 * 1024 * 1024  # Jaeger's OTLP gRPC receiver (max_recv_msg_size_mib: 4)
+
+
+def test_every_exporter_bounds_its_batches_in_bytes_under_jaegers_limit(config: Any) -> None:
+    # Issue 13, item 12: counted in spans, a batch of spans with captured
+    # prompts exceeded 4 MiB and Jaeger refused it. Every exporter that sends
+    # batches over the network splits them by serialized size.
+    senders = [name for name in config["exporters"] if name.split("/")[0].startswith("otlp")]
+    assert senders
+    for name in senders:
+        batch = config["exporters"][name]["sending_queue"]["batch"]
+        assert batch["sizer"] == "bytes", name
+        assert 0 < batch["min_size"] <= batch["max_size"] <= JAEGER_MAX_MESSAGE - 512 * 1024, name
+
+
 def test_span_metrics_dimensions_unit_and_exemplars(config: Any) -> None:
     connector = config["connectors"]["span_metrics"]
     dimensions = {dimension["name"] for dimension in connector["dimensions"]}
