@@ -51,6 +51,39 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
 }
 
+# Debian's maintainer scripts start each packaged service they install
+# (through invoke-rc.d or deb-systemd-invoke, which both ask policy-rc.d
+# first); ours run with the project's configs instead. So for the length of
+# our one apt-get install a policy-rc.d forbids every start (exit 101), and
+# nothing has to be stopped afterwards: the script never stops a service nor
+# ends a process it did not start (a prometheus-node-exporter the user runs,
+# say). The variable exists for tests/unit/test_backends_script.py.
+POLICY_RC_D=${OTEL_ML_POLICY_RC_D:-/usr/sbin/policy-rc.d}
+SAVED_POLICY_RC_D="$POLICY_RC_D.otel-ml-saved"
+
+forbid_service_starts() {
+  # A policy already in place (a container image's, say) is set aside, not lost.
+  if [ -e "$POLICY_RC_D" ]; then mv "$POLICY_RC_D" "$SAVED_POLICY_RC_D"; fi
+  printf '#!/bin/sh\n# scripts/backends.sh (otel-ml): no service starts during its apt-get install.\nexit 101\n' \
+    > "$POLICY_RC_D"
+  chmod 755 "$POLICY_RC_D"
+}
+
+restore_service_starts() {
+  rm -f "$POLICY_RC_D"
+  if [ -e "$SAVED_POLICY_RC_D" ]; then mv "$SAVED_POLICY_RC_D" "$POLICY_RC_D"; fi
+}
+
+apt_install_without_starting() {
+  local status=0
+  forbid_service_starts
+  trap restore_service_starts EXIT
+  apt_install "$@" || status=$?
+  restore_service_starts
+  trap - EXIT
+  return "$status"
+}
+
 install_debian() {
   local missing=()
   command -v prometheus >/dev/null || missing+=(prometheus)
@@ -58,12 +91,8 @@ install_debian() {
   command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
   command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
   if [ ${#missing[@]} -gt 0 ]; then
-    apt_install $(printf '%s\n' "${missing[@]}" | sort -u)
-    # Debian starts the packaged services; ours run with the project's configs.
-    for svc in prometheus prometheus-alertmanager prometheus-node-exporter; do
-      (service "$svc" stop || systemctl stop "$svc") >/dev/null 2>&1 || true
-    done
-    pkill -x prometheus-node-exporter 2>/dev/null || true
+    # shellcheck disable=SC2046  # one word per package name
+    apt_install_without_starting $(printf '%s\n' "${missing[@]}" | sort -u)
   fi
 }
 
@@ -139,4 +168,8 @@ main() {
   echo "AMTOOL_BIN=$(command -v amtool)"
 }
 
-main "$@"
+# Sourced (by tests/unit/test_backends_script.py, to run one function with
+# stub programs), define the functions only.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi
