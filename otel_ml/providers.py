@@ -38,6 +38,12 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_ml import semconv
+from otel_ml._delivery import (
+    CountingBatchSpanProcessor,
+    Delivery,
+    RetryingMetricExporter,
+    RetryingSpanExporter,
+)
 from otel_ml._version import __version__
 from otel_ml.local_export import (
     JsonLinesMetricExporter,
@@ -147,20 +153,39 @@ def build_tracer_provider(
     resource: Resource,
     destination: Destination,
     wrap_export: Callable[[SpanProcessor], SpanProcessor] | None = None,
+    *,
+    delivery: Delivery | None = None,
+    max_queue_size: int | None = None,
 ) -> TracerProvider:
     """``wrap_export``: puts a processor in front of the exporting one (the
-    enrichment, which hands the exporter spans with attributes added)."""
+    enrichment, which hands the exporter spans with attributes added).
+    ``delivery``: retries exports through a collector outage and counts drops;
+    ``max_queue_size``: spans held meanwhile (None: ``OTEL_BSP_MAX_QUEUE_SIZE``)."""
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BaggageSpanProcessor(_is_tenant_key))
-    export: SpanProcessor = BatchSpanProcessor(_span_exporter(resource, destination))
+    exporter = _span_exporter(resource, destination)
+    export: SpanProcessor
+    if delivery is None:
+        export = BatchSpanProcessor(exporter, max_queue_size=max_queue_size)
+    else:
+        export = CountingBatchSpanProcessor(
+            RetryingSpanExporter(exporter, delivery), delivery, max_queue_size
+        )
     provider.add_span_processor(wrap_export(export) if wrap_export is not None else export)
     return provider
 
 
 def build_meter_provider(
-    resource: Resource, destination: Destination, views: Sequence[View] = ()
+    resource: Resource,
+    destination: Destination,
+    views: Sequence[View] = (),
+    *,
+    delivery: Delivery | None = None,
 ) -> MeterProvider:
-    reader = PeriodicExportingMetricReader(_metric_exporter(resource, destination))
+    exporter = _metric_exporter(resource, destination)
+    if delivery is not None:
+        exporter = RetryingMetricExporter(exporter, delivery)
+    reader = PeriodicExportingMetricReader(exporter)
     return MeterProvider(
         resource=resource, metric_readers=[reader], views=[*views, *chunk_gap_views()]
     )

@@ -223,6 +223,9 @@ METRIC_RETRIEVAL_DOCUMENT_COUNT: Final = "rag.retrieval.document_count"
 METRIC_RETRIEVAL_SCORE: Final = "rag.retrieval.score"
 METRIC_GROUNDEDNESS: Final = "rag.groundedness.score"
 METRIC_FEEDBACK: Final = "rag.feedback"
+# Spans the SDK could not export (collector unreachable past the retry window, a
+# full buffer, shutdown's deadline), by error.type; otel_ml._delivery.
+METRIC_EXPORT_DROPPED: Final = "otel_ml.export.dropped"
 # Historical names without a namespace, kept (documented in docs/sdk.md).
 METRIC_PREDICTION_COUNT: Final = "prediction_count"
 METRIC_INFERENCE_LATENCY: Final = "inference_latency"

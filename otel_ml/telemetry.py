@@ -10,7 +10,9 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,7 @@ from opentelemetry.metrics import Meter, MeterProvider
 from opentelemetry.trace import Tracer, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
+from otel_ml import _shutdown as stopping
 from otel_ml._safety import missing_extra, report
 from otel_ml._version import __version__
 from otel_ml.cardinality import CardinalityCap
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.view import View
     from opentelemetry.sdk.trace import SpanProcessor
 
+    from otel_ml._delivery import Delivery
     from otel_ml.instrumentation._enrich import EnrichingSpanProcessor
     from otel_ml.providers import Destination
 
@@ -41,6 +45,10 @@ logger = logging.getLogger("otel_ml")
 
 _SCOPE = "otel_ml"
 _MAX_MODELS = 100  # distinct model names with their own prediction-label cap
+DEFAULT_SHUTDOWN_TIMEOUT = 5.0  # seconds: inside Kubernetes' 30 s grace and the demo's 15 s
+SHUTDOWN_TIMEOUT_ENV = "OTEL_ML_SHUTDOWN_TIMEOUT"
+DEFAULT_RETRY_SECONDS = 30.0  # a 15 s outage at the demo's rate loses nothing
+RETRY_SECONDS_ENV = "OTEL_ML_EXPORT_RETRY_SECONDS"
 
 
 class Telemetry:
@@ -63,10 +71,14 @@ class Telemetry:
         prices: PriceTable | None = None,
         max_tenants: int = 100,
         destination: Destination | None = None,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        delivery: Delivery | None = None,
     ) -> None:
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self.destination = destination
+        self.shutdown_timeout = shutdown_timeout
+        self.delivery = delivery
         # (tracer, meter): a caller may pass one provider and let otel-ml build the other.
         self._owns = (
             owns_providers if isinstance(owns_providers, tuple) else (owns_providers,) * 2
@@ -172,37 +184,71 @@ class Telemetry:
 
         return enrichment_views()
 
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Export everything recorded so far; True if all exports succeeded."""
-        ok = True
-        for provider in (self.tracer_provider, self.meter_provider):
-            flush = getattr(provider, "force_flush", None)
-            if flush is not None:
-                try:
-                    ok = bool(flush(timeout_millis)) and ok
-                except Exception as exc:
-                    report("force_flush()", exc)
-                    ok = False
-        return ok
+    def _bound(self, seconds: object) -> float:
+        return stopping.non_negative_seconds(
+            seconds, "", self.shutdown_timeout, "the flush/shutdown timeout"
+        )
 
-    def shutdown(self) -> None:
-        """Flush and shut down the providers otel-ml created (never the caller's)."""
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        """Export everything recorded so far; True if all exports succeeded
+        within ``timeout_millis`` (default: ``shutdown_timeout``). Returns at
+        the bound even when the collector never answers."""
+        timeout = self._bound(None if timeout_millis is None else _millis(timeout_millis))
+        calls = [
+            (f"force_flush() of the {kind} provider", _flush_call(provider, timeout))
+            for kind, provider in (("tracer", self.tracer_provider),
+                                   ("meter", self.meter_provider))
+            if getattr(provider, "force_flush", None) is not None
+        ]
+        return all(result is True for result in stopping.run_bounded(calls, timeout))
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush, then shut down the providers otel-ml created (never the
+        caller's: those are only flushed), within ``timeout`` seconds (default:
+        ``shutdown_timeout``, 5 s). True if everything finished in time; past the
+        bound, what was not exported is lost and a warning says so."""
         if self._shutdown:
-            return
+            return True
         self._shutdown = True
         _forget(self)
-        for provider, owned in zip(
-            (self.tracer_provider, self.meter_provider), self._owns, strict=True
-        ):
-            try:
-                if owned:
-                    getattr(provider, "shutdown")()  # noqa: B009 - API providers lack it
-                else:
-                    flush = getattr(provider, "force_flush", None)
-                    if flush is not None:
-                        flush()
-            except Exception as exc:
-                report("shutdown()", exc)
+        stopping.forget(self)
+        timeout = self._bound(timeout)
+        if self.delivery is not None:  # retries end at the bound, not at their window
+            self.delivery.stop_by(time.monotonic() + timeout)
+        calls = [
+            (f"shutdown() of the {kind} provider",
+             _shutdown_call(provider) if owned else _flush_call(provider, timeout))
+            for kind, provider, owned in zip(
+                ("tracer", "meter"), (self.tracer_provider, self.meter_provider), self._owns,
+                strict=True,
+            )
+        ]
+        finished = all(result is not None for result in stopping.run_bounded(calls, timeout))
+        if not finished:
+            logger.warning(
+                "otel-ml: shutdown stopped after its %.1f s bound (%s not answering?); "
+                "telemetry not yet exported is lost", timeout,
+                self.destination.describe() if self.destination else "the exporter",
+            )
+        return finished
+
+
+def _millis(value: object) -> object:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value / 1000
+    return value  # not a number: _bound says so and uses the default
+
+
+def _flush_call(provider: Any, timeout: float) -> Any:
+    flush = getattr(provider, "force_flush", None)
+    if flush is None:
+        return lambda: True
+    return lambda: flush(max(int(timeout * 1000), 0))
+
+
+def _shutdown_call(provider: Any) -> Any:
+    stop = getattr(provider, "shutdown", None)  # API providers lack it
+    return stop if stop is not None else (lambda: True)
 
 
 _lock = threading.Lock()
@@ -219,6 +265,10 @@ def configure(
     pricing: PricingSource = None,
     max_tenants: int = 100,
     enrich: bool = True,
+    shutdown_timeout: float | None = None,
+    export_retry_seconds: float | None = None,
+    max_queue_size: int | None = None,
+    flush_on_sigterm: bool = True,
 ) -> Telemetry:
     """Set up otel-ml and return its :class:`Telemetry`.
 
@@ -235,6 +285,15 @@ def configure(
       ``opentelemetry-instrumentation-genai-*``, OpenInference, OpenLLMetry)
       tenant and cost, and count their calls on otel-ml's metrics; applies when
       otel-ml builds both providers (docs/enrichment.md for your own).
+    - ``shutdown_timeout``: seconds ``shutdown()`` (and the flush at exit or on
+      SIGTERM) may take; None -> ``OTEL_ML_SHUTDOWN_TIMEOUT`` -> 5.
+    - ``export_retry_seconds``: how long one batch is retried while the
+      collector is down; None -> ``OTEL_ML_EXPORT_RETRY_SECONDS`` -> 30.
+    - ``max_queue_size``: spans held while exports fail; None ->
+      ``OTEL_BSP_MAX_QUEUE_SIZE`` -> 2048. Spans past it are dropped and counted
+      on ``otel_ml.export.dropped``.
+    - ``flush_on_sigterm``: shut down (bounded) on SIGTERM, then end as SIGTERM
+      would, when the process has no SIGTERM handler of its own.
 
     Calling it again with the same arguments returns the same instance.
     """
@@ -246,8 +305,10 @@ def configure(
         max_tenants = 100
     capture_content = capture_content is True
     enrich = enrich is not False
+    export = _export_settings(shutdown_timeout, export_retry_seconds, max_queue_size,
+                              flush_on_sigterm)
     key = (service_name, endpoint, id(tracer_provider), id(meter_provider), capture_content,
-           _pricing_key(pricing), max_tenants, enrich)
+           _pricing_key(pricing), max_tenants, enrich, export)
     with _lock:
         existing = _configured.get(key)
         if existing is not None and not existing._shutdown:
@@ -255,7 +316,7 @@ def configure(
             return existing
         telemetry = _build_or_fall_back(service_name, endpoint, tracer_provider,
                                         meter_provider, capture_content, pricing, max_tenants,
-                                        enrich)
+                                        enrich, export)
         _configured[key] = telemetry
         _default = telemetry
     return telemetry
@@ -270,12 +331,13 @@ def _build_or_fall_back(
     pricing: PricingSource,
     max_tenants: int,
     enrich: bool,
+    export: ExportSettings,
 ) -> Telemetry:
     """:func:`_build`, or, when it cannot, a Telemetry on the providers that
     exist (the caller's, else the global ones): configure() never raises."""
     try:
         return _build(service_name, endpoint, tracer_provider, meter_provider,
-                      capture_content, pricing, max_tenants, enrich)
+                      capture_content, pricing, max_tenants, enrich, export)
     except ImportError as exc:
         missing_extra("configure()", exc, "otlp", "recording to the global OpenTelemetry "
                       "providers instead (no-op unless the app set them up)")
@@ -287,13 +349,14 @@ def _build_or_fall_back(
             tracer_provider or trace.get_tracer_provider(),
             meter_provider or metrics.get_meter_provider(),
             owns_providers=False, capture_content=capture_content,
-            prices=prices, max_tenants=max_tenants,
+            prices=prices, max_tenants=max_tenants, shutdown_timeout=export.shutdown_timeout,
         )
     except Exception as exc:  # the caller's providers are broken: the global ones
         report("configure() with the given providers", exc)
         return Telemetry(
             trace.get_tracer_provider(), metrics.get_meter_provider(), owns_providers=False,
             capture_content=capture_content, prices=prices, max_tenants=max_tenants,
+            shutdown_timeout=export.shutdown_timeout,
         )
 
 
@@ -306,10 +369,12 @@ def _build(
     pricing: PricingSource,
     max_tenants: int,
     enrich: bool,
+    export: ExportSettings,
 ) -> Telemetry:
     prices = _load_prices(pricing)
     owns = (tracer_provider is None, meter_provider is None)
     destination = None
+    delivery = None
     enrichment = None
     if tracer_provider is None or meter_provider is None:
         # Only on providers otel-ml builds both of: its view must sit on the
@@ -318,19 +383,24 @@ def _build(
             from otel_ml.instrumentation._enrich import enrichment_processor
 
             enrichment = enrichment_processor(_SCOPE)
-        tracer_provider, meter_provider, destination = _build_providers(
-            service_name, endpoint, tracer_provider, meter_provider, enrichment
+        tracer_provider, meter_provider, destination, delivery = _build_providers(
+            service_name, endpoint, tracer_provider, meter_provider, export, enrichment
         )
     telemetry = Telemetry(
         tracer_provider, meter_provider, owns_providers=owns, capture_content=capture_content,
         prices=prices, max_tenants=max_tenants, destination=destination,
+        shutdown_timeout=export.shutdown_timeout, delivery=delivery,
     )
+    if delivery is not None:
+        delivery.observe(telemetry.meter)
     if enrichment is not None:
         enrichment.bind(telemetry._recorder)
     if all(owns):
         _install_globals(telemetry)
     if any(owns):
         atexit.register(telemetry.shutdown)
+        if export.flush_on_sigterm:
+            stopping.flush_on_sigterm(telemetry)
     return telemetry
 
 
@@ -339,18 +409,23 @@ def _build_providers(
     endpoint: str | None,
     tracer_provider: TracerProvider | None,
     meter_provider: MeterProvider | None,
+    export: ExportSettings,
     enrichment: EnrichingSpanProcessor | None = None,
-) -> tuple[TracerProvider, MeterProvider, Destination | None]:
+) -> tuple[TracerProvider, MeterProvider, Destination | None, Delivery]:
     """SDK providers for the signals the caller brought none for; imports the
     OTel SDK, so it runs only when one is needed."""
     from otel_ml import providers
+    from otel_ml._delivery import Delivery
 
     resource = providers.build_resource(service_name)
     destination = None
+    delivery = Delivery(export.retry_seconds, "the OTLP endpoint")
     if tracer_provider is None:
         destination = providers.resolve_destination(endpoint, "traces")
+        delivery = Delivery(export.retry_seconds, destination.describe())
         tracer_provider = providers.build_tracer_provider(
-            resource, destination, enrichment.wrap if enrichment is not None else None
+            resource, destination, enrichment.wrap if enrichment is not None else None,
+            delivery=delivery, max_queue_size=export.max_queue_size,
         )
         _announce(destination)
     if meter_provider is None:
@@ -358,10 +433,11 @@ def _build_providers(
         meter_provider = providers.build_meter_provider(
             resource, metrics_destination,
             Telemetry.enrichment_views() if enrichment is not None else (),
+            delivery=delivery,
         )
         if metrics_destination != destination:
             _announce(metrics_destination)
-    return tracer_provider, meter_provider, destination
+    return tracer_provider, meter_provider, destination, delivery
 
 
 def _announce(destination: Destination) -> None:
@@ -370,6 +446,38 @@ def _announce(destination: Destination) -> None:
             "otel-ml: no OTLP endpoint set; writing %s (view with `otel-ml report %s`)",
             destination.describe(), destination.directory,
         )
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """configure()'s export and shutdown settings, validated."""
+
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    retry_seconds: float = DEFAULT_RETRY_SECONDS
+    max_queue_size: int | None = None  # None: OTEL_BSP_MAX_QUEUE_SIZE, else 2048
+    flush_on_sigterm: bool = True
+
+
+def _export_settings(
+    shutdown_timeout: object, retry_seconds: object, max_queue_size: object,
+    sigterm: object,
+) -> ExportSettings:
+    queue: int | None = None
+    if max_queue_size is not None:
+        if isinstance(max_queue_size, int) and not isinstance(max_queue_size, bool) \
+                and max_queue_size > 0:
+            queue = max_queue_size
+        else:
+            logger.warning("otel-ml: max_queue_size must be a positive int; got %r, "
+                           "using OTEL_BSP_MAX_QUEUE_SIZE or 2048", max_queue_size)
+    return ExportSettings(
+        shutdown_timeout=stopping.non_negative_seconds(
+            shutdown_timeout, SHUTDOWN_TIMEOUT_ENV, DEFAULT_SHUTDOWN_TIMEOUT, "shutdown_timeout"),
+        retry_seconds=stopping.non_negative_seconds(
+            retry_seconds, RETRY_SECONDS_ENV, DEFAULT_RETRY_SECONDS, "export_retry_seconds"),
+        max_queue_size=queue,
+        flush_on_sigterm=sigterm is not False,
+    )
 
 
 def _str_or_none(value: object, name: str) -> str | None:
