@@ -13,8 +13,11 @@ Both emit the stable HTTP conventions (``http.server.request.duration`` and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from otel_ml import semconv
@@ -59,11 +62,14 @@ def prefer_stable_http_semconv() -> None:
             _log.debug("otel_ml: HTTP instrumentations emit the stable HTTP conventions")
 
 
-def instrument_fastapi(app: Any, telemetry: Telemetry | None = None) -> None:
+def instrument_fastapi(
+    app: Any, telemetry: Telemetry | None = None, flush_on_shutdown: bool = True
+) -> None:
     """Trace every request of a FastAPI ``app`` and extract inbound context.
 
     The per-message ASGI ``send``/``receive`` spans are left out: a streamed
-    answer would otherwise add one span per chunk.
+    answer would otherwise add one span per chunk. ``flush_on_shutdown``: see
+    :func:`flush_on_shutdown`.
     """
     try:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -79,6 +85,42 @@ def instrument_fastapi(app: Any, telemetry: Telemetry | None = None) -> None:
             meter_provider=telemetry.meter_provider,
             exclude_spans=["receive", "send"],
         )
+        if flush_on_shutdown:
+            _flush_at_lifespan_end(app, telemetry)
+
+
+def flush_on_shutdown(app: Any, telemetry: Telemetry | None = None) -> None:
+    """Flush ``telemetry`` (default: the current one) when the Starlette or
+    FastAPI ``app`` finishes its lifespan, bounded by its ``shutdown_timeout``.
+
+    Servers end the lifespan on SIGTERM before the process exits, and ``uvicorn``
+    then raises SIGTERM again, whose default action skips ``atexit``: this is
+    where the spans of the last requests can still be sent. The app's own
+    lifespan runs first and is otherwise unchanged. It flushes rather than shuts
+    down, so an app whose lifespan runs several times (tests) keeps its
+    telemetry; the shutdown happens at exit or on SIGTERM.
+    """
+    router = getattr(app, "router", None)
+    original = getattr(router, "lifespan_context", None)
+    if router is None or original is None or getattr(original, _FLUSHES, False):
+        return
+
+    @asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        try:
+            async with original(app_) as state:
+                yield state
+        finally:
+            chosen = telemetry or current()
+            with guard("flush at the end of the lifespan"):
+                await asyncio.to_thread(chosen.force_flush)
+
+    setattr(lifespan, _FLUSHES, True)
+    router.lifespan_context = lifespan
+
+
+_FLUSHES = "_otel_ml_flushes_on_shutdown"
+_flush_at_lifespan_end = flush_on_shutdown  # instrument_fastapi's argument hides the name
 
 
 def instrument_httpx(client: Any = None, telemetry: Telemetry | None = None) -> None:
