@@ -17,6 +17,7 @@ from typing import Any
 
 from otel_ml._edge import edge
 from otel_ml.instrumentation import (
+    flush_on_shutdown,
     instrument_anthropic,
     instrument_fastapi,
     instrument_httpx,
@@ -37,6 +38,7 @@ __all__ = [
     "current_tenant",
     "edge",
     "feedback",
+    "flush_on_shutdown",
     "generation",
     "inference",
     "instrument_anthropic",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from otel_ml.instrumentation._anthropic import instrument_anthropic, uninstrument_anthropic
 from otel_ml.instrumentation._openai import instrument_openai, uninstrument_openai
-from otel_ml.instrumentation._web import instrument_fastapi, instrument_httpx
+from otel_ml.instrumentation._web import flush_on_shutdown, instrument_fastapi, instrument_httpx
 
 __all__ = [
+    "flush_on_shutdown",
     "instrument_anthropic",
     "instrument_fastapi",
     "instrument_httpx",
