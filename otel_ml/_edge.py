@@ -40,7 +40,6 @@ from typing import Any, Final
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
 from otel_ml import semconv
@@ -214,27 +213,6 @@ class _PendingLink:
 _PENDING_LINK: ContextVar[_PendingLink | None] = ContextVar("otel_ml_edge_link", default=None)
 
 
-class _InboundLinkProcessor(SpanProcessor):
-    """Links the first root server span of an edge request to the caller's span.
-
-    The OpenTelemetry middleware starts that span; a processor is the one place
-    that sees it start, whatever instrumentation made it.
-    """
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        pending = _PENDING_LINK.get()
-        if pending is None or pending.used or span.kind is not SpanKind.SERVER:
-            return
-        if span.parent is not None:
-            return
-        pending.used = True
-        with guard("edge: linking the inbound trace"):
-            span.add_link(pending.context)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        pass
-
-
 _linked_providers: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
@@ -243,5 +221,8 @@ def _ensure_link_processor(telemetry: Telemetry) -> None:
     if provider in _linked_providers or not hasattr(provider, "add_span_processor"):
         return
     with guard("edge: adding the span-link processor"):
-        provider.add_span_processor(_InboundLinkProcessor())
+        # Only an SDK provider takes processors: the SDK loads here, not on import.
+        from otel_ml._edge_link import InboundLinkProcessor
+
+        provider.add_span_processor(InboundLinkProcessor())
         _linked_providers.add(provider)
