@@ -136,6 +136,16 @@ def test_span_metrics_dimensions_unit_and_exemplars(config: Any) -> None:
     assert connector["exemplars"]["enabled"] is True
 
 
+def test_span_metrics_series_keep_their_identity_across_restarts(config: Any) -> None:
+    # Issue 13, item 9: the connector labels series with collector.instance.id,
+    # a random UUID per start unless the collector's resource sets it; a restart
+    # then began new series and increase() miscounted.
+    resource = config["service"]["telemetry"]["resource"]
+    assert env_refs(resource["collector.instance.id"]) == [("OTELCOL_INSTANCE_ID", "otelcol")]
+    connector = config["connectors"]["span_metrics"]
+    assert "collector.instance.id" not in {d["name"] for d in connector.get("dimensions", [])}
+
+
 def test_prometheus_exporter_keeps_exemplars_and_resource_labels(config: Any) -> None:
     exporter = config["exporters"]["prometheus"]
     assert exporter["enable_open_metrics"] is True

@@ -33,7 +33,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME
 
-from otel_ml.cli.stack import Stack
+from otel_ml.cli.stack import Stack, materialize_prometheus
 from otel_ml.cli.stack.ports import HOST, PORT_ENV, Ports
 from otel_ml.cli.supervisor import ProcessSpec, Supervisor
 
@@ -156,6 +156,39 @@ def running(collector: OwnCollector) -> Iterator[OwnCollector]:
         yield collector
     finally:
         collector.stop()
+
+
+@contextmanager
+def own_prometheus(stack: Stack, collector: OwnCollector) -> Iterator[str]:
+    """The project's prometheus.yml, scraping ``collector``; yields its base URL.
+
+    The config is the real one with the collector's ports written in, as the
+    stack runner renders it, so scrape interval and ``honor_labels`` are the
+    ones users get.
+    """
+    ports = collector.ports
+    config = materialize_prometheus(stack.config_dir, collector.workdir / "prometheus", ports)
+    url = f"http://{HOST}:{ports.prometheus}"
+    spec = ProcessSpec(
+        "prometheus",
+        (
+            str(stack.binaries.prometheus),
+            f"--config.file={config / 'prometheus.yml'}",
+            f"--storage.tsdb.path={collector.workdir / 'prometheus-data'}",
+            f"--web.listen-address={HOST}:{ports.prometheus}",
+        ),
+        env=dict(os.environ),
+        log=collector.workdir / "logs" / "prometheus.log",
+        health_url=f"{url}/-/ready",
+        die_with_parent=True,
+    )
+    supervisor = Supervisor()
+    supervisor.spawn(spec)
+    try:
+        supervisor.await_healthy(START_TIMEOUT_S)
+        yield url
+    finally:
+        supervisor.stop()
 
 
 # --- spans ---------------------------------------------------------------------------------------
