@@ -78,7 +78,12 @@ def non_negative_seconds(value: object, env: str, default: float, name: str) -> 
             default,
         )
         return default
-    return seconds
+    # Past the platform's wait limit (threading.TIMEOUT_MAX, about 292 years)
+    # a join raises OverflowError; a day already means "no bound" in practice.
+    return min(seconds, _LONGEST_WAIT)
+
+
+_LONGEST_WAIT = 86_400.0
 
 
 class _Stoppable(Protocol):
