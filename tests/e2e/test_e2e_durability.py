@@ -49,7 +49,7 @@ def _template() -> list[Span]:
     return [root, *children]
 
 
-def test_sigkill_under_load_loses_no_acknowledged_span(
+def test_sigkill_under_load_loses_at_most_one_request_per_kill(
     stack: Stack, jaeger: Jaeger, tmp_path: Path
 ) -> None:
     template = _template()
