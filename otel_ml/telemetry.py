@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("otel_ml")
 
 _SCOPE = "otel_ml"
+# The OTel spec's switch for the whole SDK (general SDK configuration).
+_SDK_DISABLED_ENV = "OTEL_SDK_DISABLED"
 _MAX_MODELS = 100  # distinct model names with their own prediction-label cap
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0  # seconds: inside Kubernetes' 30 s grace and the demo's 15 s
 SHUTDOWN_TIMEOUT_ENV = "OTEL_ML_SHUTDOWN_TIMEOUT"
@@ -372,6 +375,8 @@ def _build(
     export: ExportSettings,
 ) -> Telemetry:
     prices = _load_prices(pricing)
+    if _sdk_disabled():
+        return _disabled(tracer_provider, meter_provider, capture_content, prices, max_tenants)
     owns = (tracer_provider is None, meter_provider is None)
     destination = None
     delivery = None
@@ -402,6 +407,30 @@ def _build(
         if export.flush_on_sigterm:
             stopping.flush_on_sigterm(telemetry)
     return telemetry
+
+
+def _sdk_disabled() -> bool:
+    return os.environ.get(_SDK_DISABLED_ENV, "").strip().lower() == "true"
+
+
+def _disabled(
+    tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None,
+    capture_content: bool,
+    prices: PriceTable,
+    max_tenants: int,
+) -> Telemetry:
+    """``OTEL_SDK_DISABLED=true``: no-op providers where otel-ml would build
+    SDK ones, and nothing else (no exporter, file, thread, signal handler or
+    global). Your own providers are kept; the OTel SDK disables itself too."""
+    logger.warning("otel-ml: %s=true: telemetry is off (no spans, metrics or files)",
+                   _SDK_DISABLED_ENV)
+    return Telemetry(
+        tracer_provider or trace.NoOpTracerProvider(),
+        meter_provider or metrics.NoOpMeterProvider(),
+        owns_providers=False, capture_content=capture_content,
+        prices=prices, max_tenants=max_tenants,
+    )
 
 
 def _build_providers(

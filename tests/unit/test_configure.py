@@ -834,3 +834,23 @@ def test_unwritable_data_folder_never_raises(
     telemetry.force_flush()
     telemetry.shutdown()
     assert blocker.read_text() == "not a folder"
+
+
+def test_otel_sdk_disabled_turns_telemetry_off(
+    make_telemetry: Callable[..., Telemetry],
+    fresh_globals: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The OTel spec's OTEL_SDK_DISABLED: no spans, metrics, files or globals;
+    the app's code runs unchanged (the benchmark's telemetry-off switch)."""
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "TRUE")
+    with caplog.at_level(logging.WARNING, logger="otel_ml"):
+        tel = make_telemetry(service_name="off")
+    with otel_ml.tenant("acme"), tel.generation("gpt-4o-mini", "openai") as g:
+        g.usage(input_tokens=10, output_tokens=5)
+        assert not trace.get_current_span().is_recording()
+    assert tel.force_flush()
+    assert not fresh_globals.exists()
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    assert "OTEL_SDK_DISABLED=true: telemetry is off" in caplog.text
