@@ -136,7 +136,7 @@ def _record_metrics(
     attributes: dict[str, AttributeValue] = {
         semconv.GEN_AI_OPERATION_NAME: invocation.operation,
         semconv.GEN_AI_PROVIDER_NAME: invocation.provider,
-        semconv.GEN_AI_REQUEST_MODEL: invocation.model,
+        semconv.GEN_AI_REQUEST_MODEL: recorder.models.fold(invocation.model),
     }
     recorder.tenant_attribute(attributes)
     if input_tokens is not None:

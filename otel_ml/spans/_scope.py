@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TypeVar
 
@@ -15,6 +15,7 @@ from opentelemetry.util.types import AttributeValue
 
 from otel_ml import semconv
 from otel_ml._safety import guard
+from otel_ml.cardinality import CardinalityCap
 from otel_ml.content import ContentPolicy
 from otel_ml.metrics import Instruments
 from otel_ml.pricing import PriceTable
@@ -22,6 +23,10 @@ from otel_ml.spans._validate import describe, error_type
 from otel_ml.tenancy import TenantCap, current_tenant
 
 _Scope = TypeVar("_Scope", bound="SpanScope")
+
+# Distinct request models kept on generation metrics; later ones fold into
+# LABEL_OVERFLOW there (spans always carry the real name, and cost uses it).
+MAX_METRIC_MODELS = 100
 
 
 @dataclass
@@ -33,6 +38,11 @@ class Recorder:
     tenants: TenantCap
     prices: PriceTable
     content: ContentPolicy
+    # Model names on generation metrics: like tenants, a client may choose them
+    # (an OpenAI-compatible gateway passes them through), and each is a series.
+    models: CardinalityCap = field(
+        default_factory=lambda: CardinalityCap(MAX_METRIC_MODELS, semconv.LABEL_OVERFLOW)
+    )
 
     def tenant_attribute(self, attributes: dict[str, AttributeValue]) -> None:
         """Add the capped tenant id of the current context to metric attributes."""

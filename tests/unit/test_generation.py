@@ -909,3 +909,31 @@ def test_captured_messages_stay_within_the_limit_for_long_histories(
 
     captured = _attr(_only_span(capture), semconv.GEN_AI_INPUT_MESSAGES)
     assert len(captured) <= 4096
+
+
+def test_model_names_on_metrics_are_capped_but_spans_and_cost_keep_them(
+    otel_capture_factory: Any,
+) -> None:
+    from otel_ml.spans._scope import MAX_METRIC_MODELS
+
+    models = [f"m{i}" for i in range(MAX_METRIC_MODELS + 50)]
+    pricing = {"models": {name: {"input": 1.0, "output": 2.0} for name in models}}
+    capture = otel_capture_factory(pricing=pricing)
+    for name in models:
+        with capture.telemetry.generation(name, "self-hosted") as g:
+            g.usage(input_tokens=1_000_000, output_tokens=0)
+
+    kept = {
+        point.attributes[semconv.GEN_AI_REQUEST_MODEL]
+        for point in capture.points(semconv.METRIC_COST)
+        if point.attributes
+    }
+    assert kept == set(models[:MAX_METRIC_MODELS]) | {semconv.LABEL_OVERFLOW}
+    # Every dollar is still counted, priced by the real model.
+    assert capture.metric_sum(semconv.METRIC_COST) == pytest.approx(len(models) * 1.0)
+    assert capture.metric_sum(
+        semconv.METRIC_COST, {semconv.GEN_AI_REQUEST_MODEL: semconv.LABEL_OVERFLOW}
+    ) == pytest.approx(50.0)
+    last = capture.spans()[-1]
+    assert last.attributes is not None
+    assert last.attributes[semconv.GEN_AI_REQUEST_MODEL] == models[-1]
