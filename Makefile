@@ -49,6 +49,7 @@ bench: venv
 	$(BIN)/python bench/bench_drift.py
 	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_openai.py
+	$(BIN)/python bench/bench_scale.py
 
 bench-peers: venv
 	$(BIN)/python bench/bench_peers.py
