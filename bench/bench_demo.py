@@ -34,7 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -61,6 +61,7 @@ class Launch:
     variant: str
     latencies_s: list[float]
     failed: int
+    service_cpu_ms_per_request: float
     wall_s: float
     spans: dict[str, int]
     metric_points: int
@@ -94,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _check_telemetry(done)
                 launches.append(done)
                 _progress(f"round {index + 1}/{args.rounds} {variant}: p50 {done.p50_ms:.1f} "
-                          f"ms, p99 {done.p99_ms:.1f} ms, {done.failed} failed, "
+                          f"ms, p99 {done.p99_ms:.1f} ms, services' CPU "
+                          f"{done.service_cpu_ms_per_request:.1f} ms/request, "
+                          f"{done.failed} failed, "
                           f"{sum(done.spans.values())} spans, {done.metric_points} metric points, "
                           f"{done.wall_s:.0f} s")
     except TelemetryCheckError as exc:
@@ -121,16 +124,36 @@ def run_launch(
         with launch(out_dir=out_dir, env=env, log_dir=log_dir) as services:
             if warmup:
                 asyncio.run(run_workload(services, warmup, args.concurrency, args.seed))
+            cpu_before = _cpu_seconds(services.pids.values())
             summary = asyncio.run(run_workload(services, jobs, args.concurrency, args.seed))
+            cpu_s = _cpu_seconds(services.pids.values()) - cpu_before
         # Read after the stop: the services flush their telemetry on SIGTERM.
         files = [p for p in out_dir.rglob("*") if p.is_file()]
         exported = report.load(out_dir) if out_dir.is_dir() else report.Exported()
         return Launch(
             round=index, variant=variant, latencies_s=_latencies(summary.outcomes),
             failed=sum(1 for o in summary.outcomes if not o.ok),
+            service_cpu_ms_per_request=cpu_s * 1000 / len(jobs),
             wall_s=time.perf_counter() - started, spans=_spans_by_service(exported),
             metric_points=len(exported.points), files=len(files),
         )
+
+
+def _cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU of the services so far, from ``/proc`` (0 where there is none).
+
+    CPU time per request tells telemetry's own cost apart from the queueing it causes
+    on a busy machine, which the latencies mix.
+    """
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / ticks
 
 
 def _latencies(outcomes: Sequence[Outcome]) -> list[float]:
@@ -171,7 +194,9 @@ def summarize(launches: Sequence[Launch]) -> dict[str, Any]:
     variants = {
         v: {"p50_ms": statistics.median(r[v].p50_ms for r in pairs),
             "p99_ms": statistics.median(r[v].p99_ms for r in pairs),
-            "failed": sum(r[v].failed for r in pairs)}
+            "failed": sum(r[v].failed for r in pairs),
+            "service_cpu_ms_per_request": statistics.median(
+                r[v].service_cpu_ms_per_request for r in pairs)}
         for v in VARIANTS
     }
     ratios = {q: [getattr(r["on"], q) / getattr(r["off"], q) for r in pairs]
@@ -192,12 +217,14 @@ def render(summary: Mapping[str, Any], args: argparse.Namespace,
     lines = [
         f"{args.rounds} rounds x {args.requests} requests at concurrency {args.concurrency} "
         f"(load average before: {load_before[0]:.2f})",
-        "| telemetry | p50 ms (median of rounds) | p99 ms (median of rounds) | failed |",
-        "|---|---|---|---|",
+        "| telemetry | p50 ms (median of rounds) | p99 ms (median of rounds) "
+        "| services' CPU ms per request | failed (all rounds) |",
+        "|---|---|---|---|---|",
     ]
     for variant in VARIANTS:
         v = variants[variant]
-        lines.append(f"| {variant} | {v['p50_ms']:.1f} | {v['p99_ms']:.1f} | {v['failed']} |")
+        lines.append(f"| {variant} | {v['p50_ms']:.1f} | {v['p99_ms']:.1f} "
+                     f"| {v['service_cpu_ms_per_request']:.1f} | {v['failed']} |")
     for q, goal, key in (("p50_ms", GOAL_P50, "p50"), ("p99_ms", GOAL_P99, "p99")):
         spread = ", ".join(f"{r:.3f}" for r in by_round[q])
         verdict = "met" if summary["goal_met"][key] else "NOT met"
