@@ -264,7 +264,12 @@ def test_instrument_anthropic_runs_three_frames_per_event() -> None:
     client = server.client()
     otel_ml.instrument_anthropic(client, telemetry=sink.telemetry)
     counter = PerChunk()
-    counter.consume(stream(client))
+    try:
+        counter.consume(stream(client))
+    finally:
+        # The request-path hooks stay on while an instrumented client lives: a
+        # client left instrumented would leak them into later tests.
+        otel_ml.uninstrument_anthropic(client)
     assert_frames_per_chunk(counter, raw, ours=3)
     assert sink.span().attributes[semconv.LLM_OUTPUT_CHUNK_COUNT] == CHUNKS  # type: ignore[index]
     point = sink.per_chunk_point()
