@@ -1,7 +1,8 @@
 """The OpenAI chat-completions wire format, both directions.
 
-The llm service speaks it as a server (and as a client of a real endpoint when
-``LLM_BASE_URL`` is set); the api service speaks it as a client. Only what a
+The llm service speaks it as a server, and as a client of a real endpoint when
+``LLM_BASE_URL`` is set. The api service calls the llm service through the
+official ``openai`` client instead (instrumented by ``instrument_openai``). Only what a
 text-only RAG product needs is modelled: content deltas, finish reasons, usage,
 errors.
 """
@@ -179,22 +180,6 @@ async def stream_chat(
                     502, str(error.get("type") or "stream_error"), str(error.get("message"))
                 )
             yield delta
-
-
-async def complete_chat(
-    client: httpx.AsyncClient,
-    url: str,
-    body: Mapping[str, Any],
-    headers: Mapping[str, str] | None = None,
-) -> Delta:
-    """POST a non-streaming chat request; the whole answer as one :class:`Delta`."""
-    response = await client.post(url, json={**body, "stream": False}, headers=headers)
-    if response.status_code != 200:
-        raise error_from(response)
-    try:
-        return parse_chunk(response.json())
-    except (ValueError, AttributeError) as exc:
-        raise UpstreamError(502, "bad_response", "unreadable completion") from exc
 
 
 def error_from(response: httpx.Response) -> UpstreamError:
