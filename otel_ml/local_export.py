@@ -18,15 +18,18 @@ import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from google.protobuf.json_format import MessageToDict
-from google.protobuf.message import Message
-from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+
+# protobuf and the OTLP encoders (about 5 MB resident) load on the first file
+# export, not when configure() imports this module: only the embedded default
+# writes files, and an app that brings its own exporters should not carry them.
 
 DATA_DIR_ENV = "OTEL_ML_DATA_DIR"
 DEFAULT_DATA_DIR = "otel-ml-data"
@@ -44,6 +47,8 @@ def signal_path(directory: Path, signal: str, service_name: str) -> Path:
 
 def to_otlp_json(message: Message) -> str:
     """One OTLP/JSON line: camelCase keys, integer enums, hex trace/span ids."""
+    from google.protobuf.json_format import MessageToDict
+
     document = MessageToDict(message, use_integers_for_enums=True)
     return json.dumps(_hex_ids(document), separators=(",", ":"))
 
@@ -84,6 +89,8 @@ class JsonLinesSpanExporter(SpanExporter):
         return self._file.path
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
         try:
             self._file.append(to_otlp_json(encode_spans(spans)))
         except OSError:
@@ -109,6 +116,8 @@ class JsonLinesMetricExporter(MetricExporter):
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
+        from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+
         try:
             self._file.append(to_otlp_json(encode_metrics(metrics_data)))
         except OSError:

@@ -28,3 +28,20 @@ def test_import_otel_ml_loads_nothing_heavy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert json.loads(result.stdout) == []
+
+
+def test_configure_with_the_apps_own_providers_loads_no_protobuf() -> None:
+    # protobuf and the OTLP encoders serve the embedded default's files only
+    # (about 5 MB resident): bringing your own providers must not load them.
+    code = (
+        "import json, sys, otel_ml\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.metrics import MeterProvider\n"
+        "otel_ml.configure(tracer_provider=TracerProvider(), meter_provider=MeterProvider())\n"
+        "print(json.dumps(sorted(m for m in sys.modules\n"
+        "      if m.startswith(('google.protobuf', 'opentelemetry.exporter', 'grpc')))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(result.stdout) == []
