@@ -6,6 +6,7 @@ their names and contents may change without notice, this module's ``__all__`` ma
 - :mod:`otel_ml.drift._monitor`: :class:`DriftMonitor` (windows, recompute, data quality,
   the exported gauges) and its reports;
 - :mod:`otel_ml.drift._reference`: :class:`FeatureSpec` and the reference files;
+- :mod:`otel_ml.drift._fairness`: group fairness measures (fairlearn's, in numpy);
 - :mod:`otel_ml.drift._labels`: proxy metrics and delayed labels (:class:`ModelReport`);
 - :mod:`otel_ml.drift._rag`: :func:`rag_monitor` / :func:`feed_rag` for RAG services;
 - :mod:`otel_ml.drift._stats`: the statistics, also usable one-shot in notebooks
@@ -20,6 +21,18 @@ an optional dependency.
 
 from __future__ import annotations
 
+from otel_ml.drift._fairness import (
+    DEMOGRAPHIC_PARITY_DIFFERENCE,
+    DEMOGRAPHIC_PARITY_RATIO,
+    EQUAL_OPPORTUNITY_DIFFERENCE,
+    DisparityMethod,
+    GroupRates,
+    demographic_parity_difference,
+    demographic_parity_ratio,
+    equal_opportunity_difference,
+    selection_rates,
+    true_positive_rates,
+)
 from otel_ml.drift._labels import POSITIVE_RATE_DELTA, ModelReport
 from otel_ml.drift._monitor import (
     MISSING_FIELD,
@@ -55,18 +68,23 @@ from otel_ml.drift._stats import (
 
 __all__ = [
     "CATEGORICAL",
+    "DEMOGRAPHIC_PARITY_DIFFERENCE",
+    "DEMOGRAPHIC_PARITY_RATIO",
+    "EQUAL_OPPORTUNITY_DIFFERENCE",
     "MISSING_FIELD",
     "NEW_FIELD",
     "NUMERIC",
     "POSITIVE_RATE_DELTA",
     "RAG_FEATURES",
     "TYPE_CHANGE",
+    "DisparityMethod",
     "DriftDefaults",
     "DriftMonitor",
     "DriftReport",
     "FeatureKind",
     "FeatureReport",
     "FeatureSpec",
+    "GroupRates",
     "Method",
     "ModelReport",
     "PathLike",
@@ -78,6 +96,9 @@ __all__ = [
     "chi_square_test",
     "clean",
     "compare",
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equal_opportunity_difference",
     "feed_rag",
     "jensen_shannon",
     "kl_divergence",
@@ -87,5 +108,7 @@ __all__ = [
     "psi_band",
     "rag_monitor",
     "save_reference",
+    "selection_rates",
+    "true_positive_rates",
     "wasserstein_normed",
 ]
