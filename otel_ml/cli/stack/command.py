@@ -1,4 +1,5 @@
-"""Start, watch and stop the native backends: collector, Jaeger, Prometheus, Alertmanager.
+"""Start, watch and stop the native backends: collector, Jaeger, Prometheus, Alertmanager
+(and the demo's Chroma server where chromadb is installed).
 
 ``otel-ml stack up`` starts the four programs, waits for each health endpoint and then
 stays in the foreground until Ctrl-C (or ``otel-ml stack down`` from another
@@ -132,7 +133,10 @@ def _print_ready(stack: Stack) -> None:
         f"  Jaeger        {urls.jaeger}\n"
         f"  Prometheus    {urls.prometheus}\n"
         f"  Alertmanager  {urls.alertmanager}\n"
-        f"  logs          {stack.workdir / 'logs'}\n"
+        + (f"  Chroma        {urls.chroma}  (its traces go to the collector)\n"
+           if stack.binaries.chroma is not None else
+           "  Chroma        not started: chromadb is not installed (see `make demo`)\n")
+        + f"  logs          {stack.workdir / 'logs'}\n"
         "Ctrl-C (or `otel-ml stack down`) stops it.",
         flush=True,
     )

@@ -1,11 +1,14 @@
 """What each backend runs with: command line, environment, health URL, ports.
 
-Also the one rendered config: Prometheus expands no environment variables,
-so its config is copied with the actual ports written in.
+Also the rendered configs: Prometheus expands no environment variables, so
+its config is copied with the actual ports written in; Chroma reads its
+``CHROMA_*`` variables only when started with a config file, so one is
+written (:func:`write_chroma_config`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Mapping
@@ -30,18 +33,100 @@ class Component:
     env: Mapping[str, str]
     health_url: str
     ports: Mapping[str, int]
+    # Inherited variables with this prefix are dropped (Chroma merges every
+    # CHROMA_* variable into its config: a stray one would change it).
+    drop_env_prefix: str = ""
+
+    def environment(self, inherited: Mapping[str, str]) -> dict[str, str]:
+        """The program's full environment: ``inherited``, filtered, plus :attr:`env`."""
+        prefix = self.drop_env_prefix
+        kept = {k: v for k, v in inherited.items() if not (prefix and k.startswith(prefix))}
+        return kept | dict(self.env)
 
 
 def components(
     binaries: Binaries, config_dir: Path, workdir: Path, prometheus_dir: Path, ports: Ports
 ) -> dict[str, Component]:
-    """The four programs, by name."""
-    return {
+    """The programs, by name: the four backends, and Chroma where it is installed."""
+    programs = {
         "jaeger": _jaeger(binaries.jaeger, config_dir, ports),
         "otelcol": _collector(binaries.otelcol, config_dir, workdir, ports),
         "alertmanager": _alertmanager(binaries.alertmanager, config_dir, workdir, ports),
         "prometheus": _prometheus(binaries.prometheus, prometheus_dir, workdir, ports),
     }
+    if binaries.chroma is not None:
+        programs["chroma"] = chroma_component(
+            binaries.chroma,
+            workdir / "chroma.yaml",
+            ports.chroma,
+            otlp_grpc_endpoint=f"http://{HOST}:{ports.otlp_grpc}",
+        )
+    return programs
+
+
+# Chroma's server traces (its documented settings; read only with a config file).
+CHROMA_OTLP_ENDPOINT_ENV: Final = "CHROMA_OPEN_TELEMETRY__ENDPOINT"
+CHROMA_SERVICE_NAME_ENV: Final = "CHROMA_OPEN_TELEMETRY__SERVICE_NAME"
+CHROMA_SERVICE_NAME: Final = "chromadb"  # Chroma's own default
+
+
+def chroma_component(
+    binary: Path,
+    config: Path,
+    port: int,
+    *,
+    otlp_grpc_endpoint: str | None = None,
+    service_name: str = CHROMA_SERVICE_NAME,
+) -> Component:
+    """``chroma run CONFIG``, exporting its traces to ``otlp_grpc_endpoint`` if given.
+
+    A config file rather than ``--path/--host/--port``: with flags, Chroma
+    1.5 builds its config from built-in defaults and ignores every
+    ``CHROMA_*`` variable, so ``CHROMA_OPEN_TELEMETRY__*`` would do nothing.
+    Its exporter speaks OTLP/gRPC only. ``ANONYMIZED_TELEMETRY=False``: no
+    product telemetry leaves the machine.
+    """
+    env = {"ANONYMIZED_TELEMETRY": "False"}
+    if otlp_grpc_endpoint:
+        env |= {CHROMA_OTLP_ENDPOINT_ENV: otlp_grpc_endpoint,
+                CHROMA_SERVICE_NAME_ENV: service_name}
+    return Component(
+        name="chroma",
+        argv=(*_script_argv(binary), "run", str(config)),
+        env=env,
+        health_url=f"http://{HOST}:{port}/api/v2/heartbeat",
+        ports={"chroma": port},
+        drop_env_prefix="CHROMA_",
+    )
+
+
+def write_chroma_config(path: Path, persist_dir: Path, port: int, host: str = HOST) -> Path:
+    """The YAML config :func:`chroma_component` runs with (JSON is valid YAML)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    persist_dir.mkdir(parents=True, exist_ok=True)
+    config = {"persist_path": str(persist_dir), "listen_address": host, "port": port}
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path
+
+
+def _script_argv(binary: Path) -> tuple[str, ...]:
+    """``(interpreter, script)`` for a script with an absolute ``#!`` line, else ``(binary,)``.
+
+    pip's ``chroma`` is a Python script: run through its interpreter, the
+    process' executable is that interpreter, which is what ``stack down`` and
+    ``status`` compare a recorded pid against (argv[0]).
+    """
+    try:
+        with binary.open("rb") as script:
+            first = script.readline(512)
+    except OSError:
+        return (str(binary),)
+    if first.startswith(b"#!"):
+        interpreter = Path(first[2:].strip().decode(errors="replace"))
+        # "#!/usr/bin/env python3" has arguments: run the script itself then.
+        if " " not in str(interpreter) and interpreter.is_absolute() and interpreter.exists():
+            return (str(interpreter), str(binary))
+    return (str(binary),)
 
 
 def _collector(binary: Path, config_dir: Path, work: Path, ports: Ports) -> Component:

@@ -2,7 +2,9 @@
 
 Programs come from ``OTELCOL_BIN``/``JAEGER_BIN``/``PROMETHEUS_BIN``/
 ``ALERTMANAGER_BIN``, else ``PATH``, else the cache that ``make backends``
-fills (``$OTEL_ML_CACHE`` or ``~/.cache/otel-ml``).
+fills (``$OTEL_ML_CACHE`` or ``~/.cache/otel-ml``). Chroma's ``chroma`` comes
+from ``CHROMA_BIN``, else next to this Python (the venv that has chromadb),
+else ``PATH``; it is optional for the stack and required by the demo.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +51,8 @@ class Binaries:
     jaeger: Path
     prometheus: Path
     alertmanager: Path
+    # Optional: the stack runs a Chroma server only where chromadb is installed.
+    chroma: Path | None = None
 
     @classmethod
     def resolve(
@@ -72,7 +77,41 @@ class Binaries:
                 "backend programs not found:\n" + "\n".join(missing)
                 + f"\nRun `make backends` (builds/installs them; cache: {cache_dir(environ)})."
             )
-        return cls(**found)
+        return cls(**found, chroma=find_chroma(environ))
+
+
+CHROMA_BIN_ENV: Final = "CHROMA_BIN"
+CHROMA_MISSING: Final = (
+    "Chroma's server program `chroma` was not found: set CHROMA_BIN, or install chromadb "
+    "into this Python (pip install 'chromadb>=1.5.9,<1.6'; `make demo` does)"
+)
+
+
+def find_chroma(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """The ``chroma`` program: ``$CHROMA_BIN``, next to this Python, or on ``PATH``.
+
+    Next to this Python first: the chromadb installed with the demo is the one
+    its client speaks to, where a ``chroma`` on PATH may be another version.
+    """
+    explicit = environ.get(CHROMA_BIN_ENV)
+    if explicit:
+        path = Path(explicit)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise StackError(f"{CHROMA_BIN_ENV}={explicit} is not an executable file")
+        return path
+    beside = Path(sys.executable).parent / "chroma"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    on_path = shutil.which("chroma", path=environ.get("PATH"))
+    return Path(on_path) if on_path else None
+
+
+def require_chroma(environ: Mapping[str, str] = os.environ) -> Path:
+    """:func:`find_chroma`, or a :class:`StackError` saying how to install it."""
+    found = find_chroma(environ)
+    if found is None:
+        raise StackError(CHROMA_MISSING)
+    return found
 
 
 def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:

@@ -37,6 +37,7 @@ class Ports:
     jaeger_query_grpc: int = 16685
     prometheus: int = 9090
     alertmanager: int = 9093
+    chroma: int = 8100  # not Chroma's own 8000: the demo api's port in docker-compose.yml
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Ports:
@@ -74,7 +75,8 @@ class Ports:
 
 
 # The variable names the configs expand (otelcol.yaml, jaeger.yaml); the last
-# two are this runner's own (Prometheus and Alertmanager take flags).
+# three are this runner's own (Prometheus, Alertmanager and Chroma take flags
+# or a config file the runner writes).
 PORT_ENV: Final[Mapping[str, str]] = {
     "otlp_grpc": "OTELCOL_OTLP_GRPC_PORT",
     "otlp_http": "OTELCOL_OTLP_HTTP_PORT",
@@ -90,6 +92,7 @@ PORT_ENV: Final[Mapping[str, str]] = {
     "jaeger_query_grpc": "JAEGER_QUERY_GRPC_PORT",
     "prometheus": "PROMETHEUS_PORT",
     "alertmanager": "ALERTMANAGER_PORT",
+    "chroma": "CHROMA_PORT",
 }
 
 
@@ -102,6 +105,7 @@ class Urls:
     jaeger: str
     prometheus: str
     alertmanager: str
+    chroma: str
 
     @classmethod
     def for_ports(cls, ports: Ports) -> Urls:
@@ -111,6 +115,7 @@ class Urls:
             jaeger=f"http://{HOST}:{ports.jaeger_query_http}",
             prometheus=f"http://{HOST}:{ports.prometheus}",
             alertmanager=f"http://{HOST}:{ports.alertmanager}",
+            chroma=f"http://{HOST}:{ports.chroma}",
         )
 
 

@@ -1,4 +1,4 @@
-""":class:`Stack`: the four backends as child processes of this one."""
+""":class:`Stack`: the backends (and Chroma) as child processes of this one."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-from otel_ml.cli.stack.components import Component, components, materialize_prometheus
+from otel_ml.cli.stack.components import (
+    Component,
+    components,
+    materialize_prometheus,
+    write_chroma_config,
+)
 from otel_ml.cli.stack.discovery import Binaries, find_config_dir
 from otel_ml.cli.stack.errors import StackError
 from otel_ml.cli.stack.ports import Ports, Urls, busy_ports
@@ -33,14 +38,16 @@ class Stack:
     """The four backends as child processes of this one.
 
     Start order is Jaeger, collector, Alertmanager, Prometheus (each one's
-    downstream first); all are launched at once and then awaited together.
-    Stop order is Prometheus, collector, Jaeger, Alertmanager, so the
-    collector's last batches still reach a running Jaeger. Each program gets
+    downstream first), then Chroma where chromadb is installed (the demo's
+    vector database, exporting its traces to the collector); all are
+    launched at once and then awaited together. Stop order is Chroma,
+    Prometheus, collector, Jaeger, Alertmanager, so the collector's last
+    batches still reach a running Jaeger. Each program gets
     a parent-death signal (Linux), so a SIGKILLed runner orphans nothing.
     """
 
-    START_ORDER: Final = ("jaeger", "otelcol", "alertmanager", "prometheus")
-    STOP_ORDER: Final = ("prometheus", "otelcol", "jaeger", "alertmanager")
+    START_ORDER: Final = ("jaeger", "otelcol", "alertmanager", "prometheus", "chroma")
+    STOP_ORDER: Final = ("chroma", "prometheus", "otelcol", "jaeger", "alertmanager")
 
     def __init__(
         self,
@@ -72,6 +79,11 @@ class Stack:
         """Rule files here are evaluated after :meth:`reload_prometheus` (or at start)."""
         return self.prometheus_dir / "rules"
 
+    @property
+    def chroma_dir(self) -> Path:
+        """Chroma's data (the demo corpus survives a restart) and its config file."""
+        return self.workdir / "chroma-data"
+
     def log_path(self, name: str) -> Path:
         return self.workdir / "logs" / f"{name}.log"
 
@@ -98,9 +110,12 @@ class Stack:
             )
         self.workdir.mkdir(parents=True, exist_ok=True)
         materialize_prometheus(self.config_dir, self.prometheus_dir, self.ports)
+        if "chroma" in programs:
+            write_chroma_config(self.workdir / "chroma.yaml", self.chroma_dir, self.ports.chroma)
         try:
             for name in self.START_ORDER:
-                self._supervisor.spawn(self._spec(programs[name]))
+                if name in programs:
+                    self._supervisor.spawn(self._spec(programs[name]))
             self._supervisor.await_healthy(self.startup_timeout)
         except StartupError as exc:
             self.stop()
@@ -113,7 +128,7 @@ class Stack:
         return ProcessSpec(
             component.name,
             component.argv,
-            env={**os.environ, **component.env},
+            env=component.environment(os.environ),
             log=self.log_path(component.name),
             health_url=component.health_url,
             die_with_parent=True,
@@ -145,10 +160,13 @@ class Stack:
     def state(self) -> dict[str, Any]:
         """What `stack down`/`status` need to find this stack from another process."""
         programs = self.components()
+        urls = dataclasses.asdict(self.urls)
+        if "chroma" not in programs:
+            del urls["chroma"]  # not installed: nothing listens there
         return {
             "runner_pid": os.getpid(),
             "ports": self.ports.as_dict(),
-            "urls": dataclasses.asdict(self.urls),
+            "urls": urls,
             "components": {
                 name: {
                     "pid": child.pid,
