@@ -1,5 +1,9 @@
 """Deterministic text embeddings and cosine search: hashed TF-IDF with numpy.
 
+The demo's vector database is Chroma (:mod:`demo_rag.chroma_store`), which stores
+these vectors; :meth:`VectorIndex.search` is the in-memory scan it replaced, kept
+as the reference the tests and bench/bench_retrieval.py compare Chroma against.
+
 Why not a neural embedding model: the demo must run offline on a fresh machine with
 nothing to download, and must give the same scores on every run so tests can rely on
 them. Hashed TF-IDF over unigrams and bigrams retrieves help-centre articles well,
@@ -105,6 +109,11 @@ class VectorIndex:
 
     def __len__(self) -> int:
         return len(self._documents)
+
+    @property
+    def vectors(self) -> Vector:
+        """The documents' embeddings, one row per document in corpus order."""
+        return self._matrix
 
     def embed(self, text: str) -> Vector:
         """The query embedding: TF-IDF with the corpus IDF, L2-normalised."""
