@@ -243,9 +243,10 @@ class ChromaStore:
     def search_vector(self, vector: Vector, top_k: int) -> list[Hit]:
         """The ``top_k`` nearest documents by cosine; raises :class:`ChromaUnavailable`
         when Chroma is down or slower than the timeout."""
+        query: list[Sequence[float] | Sequence[int]] = [vector.tolist()]
         try:
             result = self.collection.query(
-                query_embeddings=[vector], n_results=top_k,
+                query_embeddings=query, n_results=top_k,
                 include=["documents", "metadatas", "distances"],
             )
         except httpx.TransportError as exc:  # refused, reset, timed out
