@@ -34,10 +34,23 @@ def report(where: str, exc: BaseException) -> None:
     key = (where, type(exc).__name__)
     with _reported_lock:
         if key in _reported or len(_reported) >= _MAX_REPORTED:
-            logger.debug("otel-ml: %s failed again: %r", where, exc)
+            logger.debug("otel-ml: %s failed again: %s", where, _redacted(exc))
             return
         _reported.add(key)
-    logger.warning("otel-ml: %s failed; telemetry for this call is incomplete: %r", where, exc)
+    logger.warning(
+        "otel-ml: %s failed; telemetry for this call is incomplete: %s", where, _redacted(exc)
+    )
+
+
+def _redacted(exc: BaseException) -> str:
+    """``repr(exc)`` with secrets masked: an exporter's error may quote a URL with an
+    API key, and the application's log handlers may ship this line anywhere."""
+    try:
+        from otel_ml._redaction import redact
+
+        return redact(repr(exc))
+    except Exception:  # reporting a fault must never raise one
+        return f"<{type(exc).__name__}>"
 
 
 def warn_input(message: str) -> None:
