@@ -19,10 +19,12 @@ from otel_ml._edge import edge
 from otel_ml.instrumentation import (
     flush_on_shutdown,
     instrument_anthropic,
+    instrument_chroma,
     instrument_fastapi,
     instrument_httpx,
     instrument_openai,
     uninstrument_anthropic,
+    uninstrument_chroma,
     uninstrument_openai,
 )
 from otel_ml.spans import GenerationSpan, InferenceSpan, RetrievalSpan
@@ -42,6 +44,7 @@ __all__ = [
     "generation",
     "inference",
     "instrument_anthropic",
+    "instrument_chroma",
     "instrument_fastapi",
     "instrument_httpx",
     "instrument_openai",
@@ -49,6 +52,7 @@ __all__ = [
     "strip_client_tenant",
     "tenant",
     "uninstrument_anthropic",
+    "uninstrument_chroma",
     "uninstrument_openai",
 ]
 

@@ -85,6 +85,31 @@ ERROR_TYPE: Final = "error.type"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 
+# --- database client spans (semconv, Stable; instrument_chroma()) ---------------
+# Verified: equal to opentelemetry.semconv.attributes.db_attributes (0.66b2, stable)
+# and to model/db/registry.yaml on semantic-conventions main @384d661, pinned by
+# tests/unit/test_semconv.py. db.response.returned_rows is Development (Opt-In) and
+# lives in the package's _incubating db_attributes. db.operation.batch.size is set
+# only for a call of several operations (a Chroma query with several query
+# embeddings), never for one operation with many records (registry.yaml's note).
+DB_SYSTEM_NAME: Final = "db.system.name"
+DB_COLLECTION_NAME: Final = "db.collection.name"
+DB_NAMESPACE: Final = "db.namespace"
+DB_OPERATION_NAME: Final = "db.operation.name"
+DB_OPERATION_BATCH_SIZE: Final = "db.operation.batch.size"
+DB_RESPONSE_RETURNED_ROWS: Final = "db.response.returned_rows"
+# db.system.name value. Chroma is not among the well-known values (registry.yaml
+# @384d661, DbSystemNameValues 0.66b2); docs/db/database-spans.md says a custom
+# value MUST then be the DBMS's name in lowercase without a version: "chroma".
+DB_SYSTEM_NAME_CHROMA: Final = "chroma"
+# db.operation.name values: Chroma's own method names, as the conventions ask
+# ("as provided by the application"); a batch is "BATCH {operation}".
+DB_OP_QUERY: Final = "query"
+DB_OP_GET: Final = "get"
+DB_OP_ADD: Final = "add"
+DB_OP_UPSERT: Final = "upsert"
+DB_OP_BATCH_PREFIX: Final = "BATCH "
+
 # gen_ai.operation.name values
 OP_CHAT: Final = "chat"
 OP_TEXT_COMPLETION: Final = "text_completion"
@@ -117,6 +142,16 @@ RAG_RETRIEVAL_DOCUMENT_COUNT: Final = "rag.retrieval.document_count"
 RAG_RETRIEVAL_SCORE_MAX: Final = "rag.retrieval.score.max"
 RAG_RETRIEVAL_SCORE_MIN: Final = "rag.retrieval.score.min"
 RAG_RETRIEVAL_SCORE_MEAN: Final = "rag.retrieval.score.mean"
+# A vector database's raw distances (smaller is closer) and the function they were
+# computed with (Chroma's cosine, l2, ip), next to the scores converted from them
+# (instrument_chroma(); docs/instrument-chroma.md). No convention names either.
+RAG_RETRIEVAL_DISTANCE_MIN: Final = "rag.retrieval.distance.min"
+RAG_RETRIEVAL_DISTANCE_MAX: Final = "rag.retrieval.distance.max"
+RAG_RETRIEVAL_DISTANCE_FUNCTION: Final = "rag.retrieval.distance.function"
+# Records an add/upsert call writes: one operation with many records is no batch
+# (db.operation.batch.size does not apply) and the conventions have no written-rows
+# attribute.
+RAG_VECTOR_DB_RECORD_COUNT: Final = "rag.vector_db.record_count"
 RAG_GROUNDEDNESS_SCORE: Final = "rag.groundedness.score"
 RAG_FEEDBACK_KIND: Final = "rag.feedback.kind"
 RAG_FEEDBACK_SCORE: Final = "rag.feedback.score"

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.instrumentation import _semconv as instrumentation_semconv
+from opentelemetry.semconv._incubating.attributes import db_attributes as db_incubating
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 from opentelemetry.semconv.attributes import (
+    db_attributes,
     error_attributes,
     http_attributes,
     server_attributes,
@@ -60,6 +62,13 @@ PACKAGE_PINS = [
     (semconv.ERROR_TYPE, error_attributes.ERROR_TYPE),
     (semconv.SERVER_ADDRESS, server_attributes.SERVER_ADDRESS),
     (semconv.SERVER_PORT, server_attributes.SERVER_PORT),
+    # database client spans (instrument_chroma): stable, but returned_rows (Development)
+    (semconv.DB_SYSTEM_NAME, db_attributes.DB_SYSTEM_NAME),
+    (semconv.DB_COLLECTION_NAME, db_attributes.DB_COLLECTION_NAME),
+    (semconv.DB_NAMESPACE, db_attributes.DB_NAMESPACE),
+    (semconv.DB_OPERATION_NAME, db_attributes.DB_OPERATION_NAME),
+    (semconv.DB_OPERATION_BATCH_SIZE, db_attributes.DB_OPERATION_BATCH_SIZE),
+    (semconv.DB_RESPONSE_RETURNED_ROWS, db_incubating.DB_RESPONSE_RETURNED_ROWS),
     # enum values
     (semconv.OP_CHAT, gen_ai.GenAiOperationNameValues.CHAT.value),
     (semconv.OP_TEXT_COMPLETION, gen_ai.GenAiOperationNameValues.TEXT_COMPLETION.value),
@@ -173,7 +182,7 @@ UPSTREAM_PINS = [
 PROPOSED = {semconv.GEN_AI_USAGE_COST_AMOUNT, semconv.GEN_AI_USAGE_COST_CURRENCY}
 # Namespaces that belong to OpenTelemetry conventions: a constant of semconv.py in
 # one of them must be pinned above.
-CONVENTION_NAMESPACES = ("gen_ai.", "http.", "server.", "error.", "url.")
+CONVENTION_NAMESPACES = ("gen_ai.", "http.", "server.", "error.", "url.", "db.")
 
 
 @pytest.mark.parametrize(("ours", "upstream"), PACKAGE_PINS, ids=[p[1] for p in PACKAGE_PINS])
@@ -270,6 +279,7 @@ CATALOGUE = "## Attribute and metric catalogue"
 NOT_NAMES = (
     "OP_", "PROVIDER_", "FINISH_REASON_", "TOKEN_TYPE_", "TOKEN_MODALITY_", "SPAN_",
     "SEMCONV_OPT_IN_", "OTEL_SEMCONV_STABILITY_OPT_IN", "TENANT_OVERFLOW", "LABEL_OVERFLOW",
+    "DB_SYSTEM_NAME_", "DB_OP_",
 )
 # Named for the tests and the docs, set by otel-ml on nothing: the sampling top-k, and the
 # evaluation event's names (no otel-ml code emits evaluation events yet).
@@ -321,3 +331,16 @@ def test_the_catalogue_parser_sees_the_tables() -> None:
     names = _catalogue_names()
     assert {"gen_ai.retrieval.top_k", "llm.cost.usd", "http.server.request.duration"} <= names
     assert len(names) >= 60
+
+
+def test_chroma_has_no_well_known_db_system_name_yet() -> None:
+    # database-spans.md: a custom db.system.name is the DBMS's name in lowercase. When the
+    # registry gains a Chroma value, this fails: use it (and pin it above) instead.
+    values = {member.value for member in db_incubating.DbSystemNameValues}
+    assert semconv.DB_SYSTEM_NAME_CHROMA == "chroma"
+    assert not {value for value in values if "chroma" in value}
+    # The operation names are Chroma's method names, a batch prefixed as the conventions say.
+    assert (semconv.DB_OP_QUERY, semconv.DB_OP_GET, semconv.DB_OP_ADD, semconv.DB_OP_UPSERT) == (
+        "query", "get", "add", "upsert",
+    )
+    assert semconv.DB_OP_BATCH_PREFIX == "BATCH "
