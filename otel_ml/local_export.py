@@ -3,7 +3,8 @@
 Without an OTLP endpoint, otel-ml writes the same data it would send to a
 collector, in the format of the collector's ``file`` exporter and
 ``otlpjsonfile`` receiver: one ``ExportTraceServiceRequest`` /
-``ExportMetricsServiceRequest`` per line, ids in hex, enums as integers. Each
+``ExportMetricsServiceRequest`` / ``ExportLogsServiceRequest`` (events such as
+``gen_ai.evaluation.result``) per line, ids in hex, enums as integers. Each
 process writes its own files (``traces-<service>-<pid>.jsonl``), so several
 services can share one folder without interleaved writes, and the folder can
 be replayed into a real stack later.
@@ -20,9 +21,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from otel_ml._otlp_json import spans_to_otlp_json
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
@@ -89,10 +94,10 @@ class JsonLinesSpanExporter(SpanExporter):
         return self._file.path
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-
         try:
-            self._file.append(to_otlp_json(encode_spans(spans)))
+            # Straight to JSON, not through protobuf: spans are the bulk of
+            # what the embedded default writes (otel_ml/_otlp_json.py says why).
+            self._file.append(spans_to_otlp_json(spans))
         except OSError:
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
@@ -128,4 +133,30 @@ class JsonLinesMetricExporter(MetricExporter):
         pass
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+
+class JsonLinesLogExporter(LogRecordExporter):
+    """Log records (otel-ml's events) as OTLP JSON lines: ``logs-<service>-<pid>.jsonl``."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = _JsonLinesFile(path)
+
+    @property
+    def path(self) -> Path:
+        return self._file.path
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+
+        try:
+            self._file.append(to_otlp_json(encode_logs(batch)))
+        except OSError:
+            return LogRecordExportResult.FAILURE
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
