@@ -39,6 +39,7 @@ __all__ = [
     "configure",
     "current_tenant",
     "edge",
+    "evaluate",
     "feedback",
     "flush_on_shutdown",
     "generation",
@@ -81,6 +82,13 @@ def generation(
 def inference(model: str) -> InferenceSpan:
     """A classic-model prediction span on the current Telemetry."""
     return current().inference(model)
+
+
+def evaluate(target: Any, data: Any, evaluators: Any = None) -> list[Any]:
+    """Evaluate one generation on the current Telemetry (``Telemetry.evaluate``):
+    ``data`` an ``otel_ml.evaluation.EvaluationInput``, ``target`` the evaluated
+    span, its response id, or None for the current span."""
+    return current().evaluate(target, data, evaluators)
 
 
 def feedback(

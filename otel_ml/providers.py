@@ -1,7 +1,7 @@
-"""Building the tracer and meter providers ``configure()`` owns.
+"""Building the tracer, meter and logger providers ``configure()`` owns.
 
 Endpoint resolution per signal, in order: the ``endpoint`` argument,
-``OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT`` (used as the full URL, as the
+``OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT`` (used as the full URL, as the
 spec says), ``OTEL_EXPORTER_OTLP_ENDPOINT``; with none, the embedded default
 (OTLP JSON lines on disk). Protocol: ``OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL``
 or ``OTEL_EXPORTER_OTLP_PROTOCOL`` if set, else http/protobuf, the default the
@@ -29,6 +29,8 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from opentelemetry.processor.baggage import BaggageSpanProcessor
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics._internal.aggregation import _ExplicitBucketHistogramAggregation
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
@@ -46,6 +48,7 @@ from otel_ml._delivery import (
 )
 from otel_ml._version import __version__
 from otel_ml.local_export import (
+    JsonLinesLogExporter,
     JsonLinesMetricExporter,
     JsonLinesSpanExporter,
     data_dir,
@@ -77,7 +80,7 @@ _GRPC_PORT = 4317
 
 
 def resolve_destination(endpoint: str | None, signal: str = "traces") -> Destination:
-    """Where ``signal`` ("traces" or "metrics") goes."""
+    """Where ``signal`` ("traces", "metrics" or "logs") goes."""
     exact_url = False
     signal_endpoint = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
     if not endpoint and signal_endpoint:
@@ -189,6 +192,36 @@ def build_meter_provider(
     return MeterProvider(
         resource=resource, metric_readers=[reader], views=[*views, *chunk_gap_views()]
     )
+
+
+def build_logger_provider(resource: Resource, destination: Destination) -> LoggerProvider:
+    """The logger provider otel-ml's events (``gen_ai.evaluation.result``) go
+    through. Batched like spans (``OTEL_BLRP_*``); not retried through a
+    collector outage as spans and metrics are: an event lost then is a lost
+    evaluation, its score is still on the metric."""
+    provider = LoggerProvider(resource=resource)
+    provider.add_log_record_processor(
+        BatchLogRecordProcessor(_log_exporter(resource, destination))
+    )
+    return provider
+
+
+def _log_exporter(resource: Resource, destination: Destination) -> LogRecordExporter:
+    if destination.protocol == "file":
+        assert destination.directory is not None
+        path = signal_path(destination.directory, "logs", _service_name(resource))
+        return JsonLinesLogExporter(path)
+    if destination.protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+        return OTLPLogExporter(endpoint=_http_url(destination, "logs"))
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
+            OTLPLogExporter as GrpcLogExporter,
+        )
+    except ImportError:
+        return _log_exporter(resource, _grpc_missing())
+    return GrpcLogExporter(endpoint=destination.endpoint, insecure=_insecure(destination))
 
 
 def _is_tenant_key(key: str) -> bool:

@@ -46,7 +46,11 @@ GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 # On gen_ai.client.token.usage (the default metrics) only: genai main drops it (#374).
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
 # Evaluations: the gen_ai.evaluation.result event (parented to the evaluated span,
-# or carrying gen_ai.response.id) and its attributes.
+# or carrying gen_ai.response.id) and its attributes. The attributes are equal to
+# gen_ai_attributes 0.66b2 (pinned by tests/unit/test_semconv.py); the event and its
+# attribute list verified on semantic-conventions-genai main (model/gen-ai/events.yaml
+# @fecf9e1: name required, score.value/score.label conditionally required,
+# explanation and gen_ai.response.id recommended, plus error.type).
 EVENT_GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
 GEN_AI_EVALUATION_NAME: Final = "gen_ai.evaluation.name"
 GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
@@ -258,6 +262,15 @@ METRIC_RETRIEVAL_DOCUMENT_COUNT: Final = "rag.retrieval.document_count"
 METRIC_RETRIEVAL_SCORE: Final = "rag.retrieval.score"
 METRIC_GROUNDEDNESS: Final = "rag.groundedness.score"
 METRIC_FEEDBACK: Final = "rag.feedback"
+# Evaluation scores (otel_ml.evaluation), by gen_ai.evaluation.name,
+# gen_ai.evaluation.score.label, gen_ai.request.model and tenant.id; replaces the
+# demo's rag.groundedness.score histogram. The GenAI conventions define the
+# gen_ai.evaluation.result event but no evaluation metric (model/gen-ai/metrics.yaml
+# @9ba9b77): the name is otel-ml's, not gen_ai.*, whose names belong to the
+# conventions (and gen_ai.evaluation.score is already their attribute namespace).
+METRIC_EVALUATION_SCORE: Final = "llm.evaluation.score"
+# Evaluations the off-path runner did not run (queue full, shut down), by error.type.
+METRIC_EVALUATION_DROPPED: Final = "llm.evaluation.dropped"
 # Spans the SDK could not export (collector unreachable past the retry window, a
 # full buffer, shutdown's deadline), by error.type; otel_ml._delivery.
 METRIC_EXPORT_DROPPED: Final = "otel_ml.export.dropped"

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import metrics, trace
+from opentelemetry import _logs, metrics, trace
+from opentelemetry._logs import Logger, LoggerProvider
 from opentelemetry.metrics import Meter, MeterProvider
 from opentelemetry.trace import Tracer, TracerProvider
 from opentelemetry.util.types import AttributeValue
@@ -35,10 +36,19 @@ from otel_ml.spans import GenerationSpan, InferenceSpan, Recorder, RetrievalSpan
 from otel_ml.tenancy import TenantCap, tenant
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from opentelemetry.sdk.metrics.view import View
     from opentelemetry.sdk.trace import SpanProcessor
 
     from otel_ml._delivery import Delivery
+    from otel_ml.evaluation import (
+        EvaluationInput,
+        EvaluationRecorder,
+        EvaluationResult,
+        Evaluations,
+        Evaluator,
+    )
     from otel_ml.instrumentation._enrich import EnrichingSpanProcessor
     from otel_ml.providers import Destination
 
@@ -76,9 +86,17 @@ class Telemetry:
         destination: Destination | None = None,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         delivery: Delivery | None = None,
+        logger_provider: LoggerProvider | None = None,
+        owns_logger_provider: bool = False,
     ) -> None:
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
+        # Events (gen_ai.evaluation.result) go through the Logs API; without a
+        # provider of its own, otel-ml uses the global one (no-op unless set).
+        self.logger_provider = (
+            logger_provider if logger_provider is not None else _logs.get_logger_provider()
+        )
+        self._owns_logger = owns_logger_provider
         self.destination = destination
         self.shutdown_timeout = shutdown_timeout
         self.delivery = delivery
@@ -88,6 +106,9 @@ class Telemetry:
         )
         self.tracer: Tracer = tracer_provider.get_tracer(_SCOPE, __version__)
         self.meter: Meter = meter_provider.get_meter(_SCOPE, __version__)
+        self.logger: Logger = self.logger_provider.get_logger(_SCOPE, __version__)
+        self._evaluation: EvaluationRecorder | None = None
+        self._runners: list[Evaluations] = []
         self._recorder = Recorder(
             tracer=self.tracer,
             instruments=Instruments.create(self.meter),
@@ -166,6 +187,57 @@ class Telemetry:
         except Exception as exc:  # telemetry never breaks the app
             report("feedback()", exc)
 
+    def evaluate(
+        self,
+        target: Any,
+        data: EvaluationInput,
+        evaluators: Sequence[Evaluator] | None = None,
+    ) -> list[EvaluationResult]:
+        """Evaluate one generation now (inline) and emit each result as a
+        ``gen_ai.evaluation.result`` event and on ``llm.evaluation.score``.
+
+        ``target``: the evaluated generation's span (an OTel span, its
+        SpanContext or an otel-ml GenerationSpan: the event is parented to it),
+        its ``gen_ai.response.id`` as a str (evaluated later: no parent), or
+        None for the current span. ``evaluators``: default ``[Groundedness()]``
+        (offline). Returns the results; never raises."""
+        try:
+            from otel_ml.evaluation._run import evaluate_and_emit
+
+            return evaluate_and_emit(self._evaluation_recorder(), target, data, evaluators)
+        except Exception as exc:  # telemetry never breaks the app
+            report("evaluate()", exc)
+            return []
+
+    def evaluations(
+        self,
+        evaluators: Sequence[Evaluator] | None = None,
+        *,
+        sample_rate: float = 1.0,
+        max_queue: int = 1000,
+        concurrency: int = 2,
+        timeout: float = 30.0,
+    ) -> Evaluations:
+        """An off-request-path evaluation runner on this Telemetry: ``submit()``
+        samples, queues (bounded; drops counted on ``llm.evaluation.dropped``)
+        and returns at once; ``concurrency`` workers evaluate, each evaluator
+        under ``timeout`` seconds. Shut down with this Telemetry."""
+        from otel_ml.evaluation import Evaluations
+
+        runner = Evaluations(
+            self._evaluation_recorder(), evaluators, sample_rate=sample_rate,
+            max_queue=max_queue, concurrency=concurrency, timeout=timeout,
+        )
+        self._runners.append(runner)
+        return runner
+
+    def _evaluation_recorder(self) -> EvaluationRecorder:
+        if self._evaluation is None:
+            from otel_ml.evaluation import EvaluationRecorder
+
+            self._evaluation = EvaluationRecorder(self.logger, self.meter, self._recorder)
+        return self._evaluation
+
     def enrichment_processor(self, export: SpanProcessor | None = None) -> SpanProcessor:
         """For a tracer provider of your own: the span processor that gives
         other GenAI instrumentations' spans ``tenant.id`` and cost, and records
@@ -200,6 +272,7 @@ class Telemetry:
         calls = [
             (f"force_flush() of the {kind} provider", _flush_call(provider, timeout))
             for kind, provider in (("tracer", self.tracer_provider),
+                                   ("logger", self.logger_provider),
                                    ("meter", self.meter_provider))
             if getattr(provider, "force_flush", None) is not None
         ]
@@ -216,13 +289,19 @@ class Telemetry:
         _forget(self)
         stopping.forget(self)
         timeout = self._bound(timeout)
+        started = time.monotonic()
+        for runner in self._runners:  # their last results go out with the providers
+            runner.shutdown(max(timeout / 2 - (time.monotonic() - started), 0.0))
+        timeout = max(timeout - (time.monotonic() - started), 0.0)
         if self.delivery is not None:  # retries end at the bound, not at their window
             self.delivery.stop_by(time.monotonic() + timeout)
         calls = [
             (f"shutdown() of the {kind} provider",
              _shutdown_call(provider) if owned else _flush_call(provider, timeout))
             for kind, provider, owned in zip(
-                ("tracer", "meter"), (self.tracer_provider, self.meter_provider), self._owns,
+                ("tracer", "logger", "meter"),
+                (self.tracer_provider, self.logger_provider, self.meter_provider),
+                (self._owns[0], self._owns_logger, self._owns[1]),
                 strict=True,
             )
         ]
@@ -272,14 +351,19 @@ def configure(
     export_retry_seconds: float | None = None,
     max_queue_size: int | None = None,
     flush_on_sigterm: bool = True,
+    logger_provider: LoggerProvider | None = None,
 ) -> Telemetry:
     """Set up otel-ml and return its :class:`Telemetry`.
 
     - ``endpoint``: OTLP endpoint; None -> ``OTEL_EXPORTER_OTLP_ENDPOINT``;
       neither -> the embedded default (OTLP JSON lines in ``./otel-ml-data/``,
       or ``OTEL_ML_DATA_DIR``).
-    - ``tracer_provider`` / ``meter_provider``: use yours; otel-ml then changes
-      no global state and never shuts them down.
+    - ``tracer_provider`` / ``meter_provider`` / ``logger_provider``: use
+      yours; otel-ml then changes no global state and never shuts them down.
+      The logger provider carries events (``gen_ai.evaluation.result``); when
+      otel-ml builds a provider and you bring no logger provider, it builds one
+      to the same destination; when you bring both tracer and meter providers
+      and no logger provider, events go to the global one (no-op unless set).
     - ``capture_content``: put prompts, completions and queries on spans
       (opt-in; each string capped at ``OTEL_ML_CONTENT_MAX_LENGTH``, 8192).
     - ``pricing``: YAML/JSON path or mapping extending the bundled price table.
@@ -311,7 +395,7 @@ def configure(
     export = _export_settings(shutdown_timeout, export_retry_seconds, max_queue_size,
                               flush_on_sigterm)
     key = (service_name, endpoint, id(tracer_provider), id(meter_provider), capture_content,
-           _pricing_key(pricing), max_tenants, enrich, export)
+           _pricing_key(pricing), max_tenants, enrich, export, id(logger_provider))
     with _lock:
         existing = _configured.get(key)
         if existing is not None and not existing._shutdown:
@@ -319,7 +403,7 @@ def configure(
             return existing
         telemetry = _build_or_fall_back(service_name, endpoint, tracer_provider,
                                         meter_provider, capture_content, pricing, max_tenants,
-                                        enrich, export)
+                                        enrich, export, logger_provider)
         _configured[key] = telemetry
         _default = telemetry
     return telemetry
@@ -335,12 +419,13 @@ def _build_or_fall_back(
     max_tenants: int,
     enrich: bool,
     export: ExportSettings,
+    logger_provider: LoggerProvider | None = None,
 ) -> Telemetry:
     """:func:`_build`, or, when it cannot, a Telemetry on the providers that
     exist (the caller's, else the global ones): configure() never raises."""
     try:
         return _build(service_name, endpoint, tracer_provider, meter_provider,
-                      capture_content, pricing, max_tenants, enrich, export)
+                      capture_content, pricing, max_tenants, enrich, export, logger_provider)
     except ImportError as exc:
         missing_extra("configure()", exc, "otlp", "recording to the global OpenTelemetry "
                       "providers instead (no-op unless the app set them up)")
@@ -353,6 +438,7 @@ def _build_or_fall_back(
             meter_provider or metrics.get_meter_provider(),
             owns_providers=False, capture_content=capture_content,
             prices=prices, max_tenants=max_tenants, shutdown_timeout=export.shutdown_timeout,
+            logger_provider=logger_provider,
         )
     except Exception as exc:  # the caller's providers are broken: the global ones
         report("configure() with the given providers", exc)
@@ -373,11 +459,14 @@ def _build(
     max_tenants: int,
     enrich: bool,
     export: ExportSettings,
+    logger_provider: LoggerProvider | None = None,
 ) -> Telemetry:
     prices = _load_prices(pricing)
     if _sdk_disabled():
-        return _disabled(tracer_provider, meter_provider, capture_content, prices, max_tenants)
+        return _disabled(tracer_provider, meter_provider, capture_content, prices, max_tenants,
+                         logger_provider)
     owns = (tracer_provider is None, meter_provider is None)
+    owns_logger = False
     destination = None
     delivery = None
     enrichment = None
@@ -391,10 +480,14 @@ def _build(
         tracer_provider, meter_provider, destination, delivery = _build_providers(
             service_name, endpoint, tracer_provider, meter_provider, export, enrichment
         )
+        if logger_provider is None:
+            logger_provider = _build_logger_provider(service_name, endpoint, tracer_provider)
+            owns_logger = True
     telemetry = Telemetry(
         tracer_provider, meter_provider, owns_providers=owns, capture_content=capture_content,
         prices=prices, max_tenants=max_tenants, destination=destination,
         shutdown_timeout=export.shutdown_timeout, delivery=delivery,
+        logger_provider=logger_provider, owns_logger_provider=owns_logger,
     )
     if delivery is not None:
         delivery.observe(telemetry.meter)
@@ -419,6 +512,7 @@ def _disabled(
     capture_content: bool,
     prices: PriceTable,
     max_tenants: int,
+    logger_provider: LoggerProvider | None = None,
 ) -> Telemetry:
     """``OTEL_SDK_DISABLED=true``: no-op providers where otel-ml would build
     SDK ones, and nothing else (no exporter, file, thread, signal handler or
@@ -430,6 +524,7 @@ def _disabled(
         meter_provider or metrics.NoOpMeterProvider(),
         owns_providers=False, capture_content=capture_content,
         prices=prices, max_tenants=max_tenants,
+        logger_provider=logger_provider or _logs.NoOpLoggerProvider(),
     )
 
 
@@ -467,6 +562,21 @@ def _build_providers(
         if metrics_destination != destination:
             _announce(metrics_destination)
     return tracer_provider, meter_provider, destination, delivery
+
+
+def _build_logger_provider(
+    service_name: str | None, endpoint: str | None, tracer_provider: TracerProvider
+) -> LoggerProvider:
+    """An SDK logger provider for otel-ml's events, on the tracer provider's
+    resource when otel-ml built that one (one service.instance.id for both)."""
+    from otel_ml import providers
+
+    resource = getattr(tracer_provider, "resource", None)
+    if resource is None:
+        resource = providers.build_resource(service_name)
+    return providers.build_logger_provider(
+        resource, providers.resolve_destination(endpoint, "logs")
+    )
 
 
 def _announce(destination: Destination) -> None:
@@ -528,6 +638,11 @@ def _install_globals(telemetry: Telemetry) -> None:
         trace.set_tracer_provider(telemetry.tracer_provider)
     if not isinstance(metrics.get_meter_provider(), SdkMeterProvider):
         metrics.set_meter_provider(telemetry.meter_provider)
+    from opentelemetry.sdk._logs import LoggerProvider as SdkLoggerProvider
+
+    if telemetry._owns_logger and not isinstance(_logs.get_logger_provider(),
+                                                  SdkLoggerProvider):
+        _logs.set_logger_provider(telemetry.logger_provider)
 
 
 def _load_prices(pricing: PricingSource) -> PriceTable:

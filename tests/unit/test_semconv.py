@@ -129,7 +129,9 @@ UPSTREAM_PINS = [
     (semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, "gen_ai.usage.cache_write.input_tokens"),
     # spans.md; the retrieval span's top-k, was gen_ai.request.top_k (#217, migration.md)
     (semconv.GEN_AI_RETRIEVAL_TOP_K, "gen_ai.retrieval.top_k"),
-    # events.yaml; an event name, and the Python package has no event constants
+    # events.yaml (@fecf9e1 too: the event with gen_ai.evaluation.name required,
+    # score.value/score.label conditionally required, explanation and
+    # gen_ai.response.id recommended, error.type); the package has no event constants
     (semconv.EVENT_GEN_AI_EVALUATION_RESULT, "gen_ai.evaluation.result"),
     # token-metrics: the usage counters' modality, and its value for "not split"
     (semconv.GEN_AI_TOKEN_MODALITY, "gen_ai.token.modality"),
@@ -281,15 +283,10 @@ NOT_NAMES = (
     "SEMCONV_OPT_IN_", "OTEL_SEMCONV_STABILITY_OPT_IN", "TENANT_OVERFLOW", "LABEL_OVERFLOW",
     "DB_SYSTEM_NAME_", "DB_OP_",
 )
-# Named for the tests and the docs, set by otel-ml on nothing: the sampling top-k, and the
-# evaluation event's names (no otel-ml code emits evaluation events yet).
+# Named for the tests and the docs, set by otel-ml on nothing: the sampling top-k.
+# (The evaluation event's names are emitted by otel_ml.evaluation since issue 16.)
 NOT_EMITTED = {
     semconv.GEN_AI_REQUEST_TOP_K,
-    semconv.EVENT_GEN_AI_EVALUATION_RESULT,
-    semconv.GEN_AI_EVALUATION_NAME,
-    semconv.GEN_AI_EVALUATION_SCORE_VALUE,
-    semconv.GEN_AI_EVALUATION_SCORE_LABEL,
-    semconv.GEN_AI_EVALUATION_EXPLANATION,
 }
 _CODE = re.compile(r"`([^`\s]+)`")
 
@@ -344,3 +341,12 @@ def test_chroma_has_no_well_known_db_system_name_yet() -> None:
         "query", "get", "add", "upsert",
     )
     assert semconv.DB_OP_BATCH_PREFIX == "BATCH "
+
+
+def test_the_evaluation_metric_is_otel_mls_not_a_convention_name() -> None:
+    # No evaluation metric in semantic-conventions-genai (model/gen-ai/metrics.yaml
+    # @9ba9b77); gen_ai.evaluation.score is the conventions' attribute namespace
+    # (score.value, score.label), so otel-ml's histogram lives under llm.*.
+    assert semconv.METRIC_EVALUATION_SCORE == "llm.evaluation.score"
+    assert semconv.METRIC_EVALUATION_DROPPED == "llm.evaluation.dropped"
+    assert not semconv.METRIC_EVALUATION_SCORE.startswith("gen_ai.")

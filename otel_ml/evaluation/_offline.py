@@ -1,0 +1,129 @@
+"""The model-free checks behind the built-in evaluators' offline mode.
+
+Groundedness: every claim (sentence) of the answer must be supported by the
+contexts. A claim is supported when
+
+1. enough of its content words are in one context document's two best
+   matching sentences (``min_overlap``, tuned on the tuning half of the
+   labelled set, docs/evaluations.md), and
+2. each of its anchors (numbers, names, codes) appears in the context document
+   that sentence comes from, next to one of the words it stands next to in the
+   claim: "up to 187 buckets" is not supported by "17 buckets ... raised to
+   187", and "Block Volumes SLA ... 99.95%" is not supported by an Object
+   Storage article that says 99.95%.
+
+That catches the near-misses (a changed number or name) that word overlap
+alone scores as 90 % grounded. It does not understand negation or paraphrase
+with other words; docs/evaluations.md lists where it fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from otel_ml.evaluation._text import Tokens, analyse, claims, overlap, sentences
+
+# Tuned on the tuning half only (scripts/eval_labelled_set.py --tune).
+DEFAULT_MIN_OVERLAP = 0.6
+
+
+@dataclass(frozen=True)
+class _Document:
+    tokens: frozenset[str]
+    bigrams: frozenset[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    """Why one claim is or is not supported."""
+
+    claim: str
+    overlap: float
+    missing_anchors: tuple[str, ...]
+    supported: bool
+
+    @property
+    def reason(self) -> str | None:
+        if self.supported:
+            return None
+        return "changed or unknown number/name" if self.missing_anchors else "low word overlap"
+
+
+@dataclass(frozen=True)
+class _Context:
+    document: _Document
+    sentences: tuple[frozenset[str], ...]
+
+
+def _contexts(contexts: Sequence[str]) -> list[_Context]:
+    found: list[_Context] = []
+    for context in contexts:
+        words: set[str] = set()
+        bigrams: set[tuple[str, str]] = set()
+        parts: list[frozenset[str]] = []
+        for sentence in sentences([context]):
+            tokens = analyse(sentence)
+            parts.append(frozenset(tokens.words))
+            words.update(tokens.words)
+            bigrams.update(tokens.bigrams)
+        found.append(_Context(_Document(frozenset(words), frozenset(bigrams)), tuple(parts)))
+    return found
+
+
+def _coverage(claim: Tokens, context: _Context) -> float:
+    """Overlap with the union of the context's two best-matching sentences: a
+    claim may merge two sentences of one article, not facts from all over it."""
+    ranked = sorted(context.sentences, key=lambda s: overlap(claim.words, s), reverse=True)
+    return overlap(claim.words, frozenset().union(*ranked[:2]))
+
+
+def _anchor_supported(anchor: str, claim: Tokens, document: _Document) -> bool:
+    if anchor not in document.tokens:
+        return False
+    words = claim.words
+    neighbours = [
+        pair for i, word in enumerate(words) if word == anchor
+        for pair in ((words[i - 1], word) if i > 0 else None,
+                     (word, words[i + 1]) if i + 1 < len(words) else None)
+        if pair is not None
+    ]
+    return not neighbours or any(pair in document.bigrams for pair in neighbours)
+
+
+def check_claims(
+    answer: str, contexts: Sequence[str], min_overlap: float = DEFAULT_MIN_OVERLAP
+) -> list[ClaimCheck]:
+    """One :class:`ClaimCheck` per claim of ``answer``."""
+    parsed = _contexts(contexts)
+    checks: list[ClaimCheck] = []
+    for claim in claims(answer):
+        tokens = analyse(claim)
+        best, where = 0.0, -1
+        for index, context in enumerate(parsed):
+            score = _coverage(tokens, context)
+            if score > best:
+                best, where = score, index
+        missing: tuple[str, ...] = tuple(sorted(tokens.anchors))
+        if where >= 0:
+            missing = tuple(a for a in sorted(tokens.anchors)
+                            if not _anchor_supported(a, tokens, parsed[where].document))
+        supported = best >= min_overlap and not missing
+        checks.append(ClaimCheck(claim, best, missing, supported))
+    return checks
+
+
+def groundedness_score(
+    answer: str, contexts: Sequence[str], min_overlap: float = DEFAULT_MIN_OVERLAP
+) -> tuple[float, list[ClaimCheck]]:
+    """Share of the answer's claims supported by the contexts (1.0 for an
+    answer that claims nothing), and the checks."""
+    checks = check_claims(answer, contexts, min_overlap)
+    if not checks:
+        return 1.0, checks
+    return sum(c.supported for c in checks) / len(checks), checks
+
+
+def question_overlap(question: str, text: str) -> float:
+    """Share of the question's content words found in ``text``."""
+    return overlap(analyse(question).words, frozenset(analyse(text).words))
