@@ -24,7 +24,7 @@ from opentelemetry.trace import Tracer, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
 from otel_ml import _shutdown as stopping
-from otel_ml._safety import missing_extra, report
+from otel_ml._safety import missing_extra, report, warn_input
 from otel_ml._version import __version__
 from otel_ml.cardinality import CardinalityCap
 from otel_ml.content import ContentPolicy, max_length_from_env
@@ -224,10 +224,14 @@ class Telemetry:
         under ``timeout`` seconds. Shut down with this Telemetry."""
         from otel_ml.evaluation import Evaluations
 
-        runner = Evaluations(
-            self._evaluation_recorder(), evaluators, sample_rate=sample_rate,
-            max_queue=max_queue, concurrency=concurrency, timeout=timeout,
-        )
+        try:
+            runner = Evaluations(
+                self._evaluation_recorder(), evaluators, sample_rate=sample_rate,
+                max_queue=max_queue, concurrency=concurrency, timeout=timeout,
+            )
+        except (TypeError, ValueError) as exc:  # a bad setting: the defaults, said once
+            warn_input(f"evaluations(): {exc}; using the defaults")
+            runner = Evaluations(self._evaluation_recorder(), evaluators)
         self._runners.append(runner)
         return runner
 
