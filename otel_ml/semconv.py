@@ -293,6 +293,21 @@ METRIC_PREDICTION_RATE: Final = "ml.prediction.positive_rate"
 DRIFT_FEATURE: Final = "ml.feature.name"
 DRIFT_METHOD: Final = "ml.drift.method"
 SCHEMA_VIOLATION_KIND: Final = "ml.data.schema_violation.kind"
+# Bias drift: the drift monitor's group-aware mode (no OpenTelemetry convention exists for
+# group fairness). Per group (ml.group.attribute: the grouping attribute, e.g. "region";
+# ml.group.value: the group, capped like tenants then LABEL_OVERFLOW), over the window:
+METRIC_GROUP_POSITIVE_RATE: Final = "ml.group.positive_rate"
+METRIC_GROUP_REFERENCE_POSITIVE_RATE: Final = "ml.group.reference_positive_rate"
+METRIC_GROUP_TRUE_POSITIVE_RATE: Final = "ml.group.true_positive_rate"
+# Disparity across groups per ml.fairness.measure (demographic_parity_difference,
+# demographic_parity_ratio, equal_opportunity_difference: fairlearn's names), in the window
+# and in the reference, and the band the change between them may move in.
+METRIC_FAIRNESS_DISPARITY: Final = "ml.fairness.disparity"
+METRIC_FAIRNESS_REFERENCE_DISPARITY: Final = "ml.fairness.reference_disparity"
+METRIC_FAIRNESS_DISPARITY_BAND: Final = "ml.fairness.disparity_band"
+GROUP_ATTRIBUTE: Final = "ml.group.attribute"
+GROUP_VALUE: Final = "ml.group.value"
+FAIRNESS_MEASURE: Final = "ml.fairness.measure"
 
 # --- bucket boundaries (semconv v1.41 advice) --------------------------------
 DURATION_BUCKETS: Final = (

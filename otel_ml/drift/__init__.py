@@ -7,6 +7,7 @@ their names and contents may change without notice, this module's ``__all__`` ma
   the exported gauges) and its reports;
 - :mod:`otel_ml.drift._reference`: :class:`FeatureSpec` and the reference files;
 - :mod:`otel_ml.drift._fairness`: group fairness measures (fairlearn's, in numpy);
+- :mod:`otel_ml.drift._groups`: the monitor's group-aware mode (bias drift);
 - :mod:`otel_ml.drift._labels`: proxy metrics and delayed labels (:class:`ModelReport`);
 - :mod:`otel_ml.drift._rag`: :func:`rag_monitor` / :func:`feed_rag` for RAG services;
 - :mod:`otel_ml.drift._stats`: the statistics, also usable one-shot in notebooks
@@ -33,6 +34,7 @@ from otel_ml.drift._fairness import (
     selection_rates,
     true_positive_rates,
 )
+from otel_ml.drift._groups import FairnessReport, GroupStats
 from otel_ml.drift._labels import POSITIVE_RATE_DELTA, ModelReport
 from otel_ml.drift._monitor import (
     MISSING_FIELD,
@@ -81,10 +83,12 @@ __all__ = [
     "DriftDefaults",
     "DriftMonitor",
     "DriftReport",
+    "FairnessReport",
     "FeatureKind",
     "FeatureReport",
     "FeatureSpec",
     "GroupRates",
+    "GroupStats",
     "Method",
     "ModelReport",
     "PathLike",

@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeAlias
 
 import numpy as np
 
@@ -20,6 +20,8 @@ from otel_ml.drift._stats import Sample, StatResult
 
 # ml.drift.score method for the prediction feature: current minus reference positive rate.
 POSITIVE_RATE_DELTA: Final = "positive_rate_delta"
+# A joined prediction: (predicted key, actual key, group or None).
+Joined: TypeAlias = "tuple[str, str, str | None]"
 
 
 @dataclass(frozen=True)
@@ -42,20 +44,21 @@ class LabelJoin:
 
     Unlabelled predictions wait in an insertion-ordered map capped at ``max_pending``; the
     oldest are evicted (and counted) first, because labels for them are the least likely to
-    still arrive. Joined pairs live in a window of the last ``window`` labelled predictions.
+    still arrive. Joined pairs live in a window of the last ``window`` labelled predictions,
+    each with the prediction's group (None outside the monitor's group-aware mode).
     """
 
     def __init__(self, max_pending: int, window: int) -> None:
-        self._pending: OrderedDict[Hashable, str] = OrderedDict()
-        self._pairs: deque[tuple[str, str]] = deque(maxlen=window)
+        self._pending: OrderedDict[Hashable, tuple[str, str | None]] = OrderedDict()
+        self._pairs: deque[Joined] = deque(maxlen=window)
         self._max_pending = max_pending
         self._lock = threading.Lock()
         self.evicted = 0
         self.unmatched = 0
 
-    def predicted(self, prediction_id: Hashable, key: str) -> None:
+    def predicted(self, prediction_id: Hashable, key: str, group: str | None = None) -> None:
         with self._lock:
-            self._pending[prediction_id] = key
+            self._pending[prediction_id] = (key, group)
             self._pending.move_to_end(prediction_id)
             while len(self._pending) > self._max_pending:
                 self._pending.popitem(last=False)
@@ -67,21 +70,21 @@ class LabelJoin:
             if predicted is None:
                 self.unmatched += 1
                 return
-            self._pairs.append((predicted, key))
+            self._pairs.append((predicted[0], key, predicted[1]))
 
-    def snapshot(self) -> tuple[list[tuple[str, str]], int]:
+    def snapshot(self) -> tuple[list[Joined], int]:
         with self._lock:
             return list(self._pairs), len(self._pending)
 
 
 def label_quality(
-    pairs: list[tuple[str, str]], positive: str
+    pairs: list[Joined], positive: str
 ) -> tuple[float, float | None, float | None]:
     """Accuracy, and precision/recall of the positive class (None when undefined)."""
-    correct = sum(p == a for p, a in pairs)
-    true_positive = sum(p == positive and a == positive for p, a in pairs)
-    predicted_positive = sum(p == positive for p, _ in pairs)
-    actual_positive = sum(a == positive for _, a in pairs)
+    correct = sum(p == a for p, a, _ in pairs)
+    true_positive = sum(p == positive and a == positive for p, a, _ in pairs)
+    predicted_positive = sum(p == positive for p, _, _ in pairs)
+    actual_positive = sum(a == positive for _, a, _ in pairs)
     precision = true_positive / predicted_positive if predicted_positive else None
     recall = true_positive / actual_positive if actual_positive else None
     return correct / len(pairs), precision, recall

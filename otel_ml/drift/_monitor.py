@@ -38,6 +38,13 @@ from opentelemetry.util.types import AttributeValue
 from otel_ml import semconv
 from otel_ml._safety import report, warn_input
 from otel_ml.cardinality import CardinalityCap
+from otel_ml.drift._groups import (
+    FairnessReport,
+    GroupReference,
+    GroupWindow,
+    fairness_report,
+    group_reference,
+)
 from otel_ml.drift._labels import LabelJoin, ModelReport, model_report, rate_shift
 from otel_ml.drift._reference import FeatureSpec, PathLike, load_reference, save_reference
 from otel_ml.drift._stats import (
@@ -103,6 +110,8 @@ class DriftReport:
     model: ModelReport
     schema_violations: Mapping[tuple[str, str], int]
     computed_at: float = field(default_factory=time.time)
+    # Per-group rates and disparities: None unless the monitor has a ``group_by``.
+    fairness: FairnessReport | None = None
 
     @property
     def drifted(self) -> list[str]:
@@ -192,6 +201,28 @@ _GAUGES: Final = (
     (semconv.METRIC_MODEL_ACCURACY, "", "Accuracy over the window of labelled predictions."),
     (semconv.METRIC_MODEL_PRECISION, "", "Positive-class precision over labelled predictions."),
     (semconv.METRIC_MODEL_RECALL, "", "Positive-class recall over labelled predictions."),
+    (semconv.METRIC_GROUP_POSITIVE_RATE, "", "Share of positive predictions in the group."),
+    (
+        semconv.METRIC_GROUP_REFERENCE_POSITIVE_RATE,
+        "",
+        "Share of positive predictions in the group on the reference data.",
+    ),
+    (
+        semconv.METRIC_GROUP_TRUE_POSITIVE_RATE,
+        "",
+        "Positive-class recall in the group over labelled predictions.",
+    ),
+    (semconv.METRIC_FAIRNESS_DISPARITY, "", "Disparity measure across groups in the window."),
+    (
+        semconv.METRIC_FAIRNESS_REFERENCE_DISPARITY,
+        "",
+        "Disparity measure across groups on the reference data.",
+    ),
+    (
+        semconv.METRIC_FAIRNESS_DISPARITY_BAND,
+        "",
+        "How far a disparity may move from its reference value before it alerts.",
+    ),
 )
 
 
@@ -266,6 +297,12 @@ class DriftMonitor:
     ``extra_methods`` are scored besides each feature's primary test. Predictions given as float
     scores become 1/0 at ``decision_threshold``; ``positive_label`` is the class whose rate,
     precision and recall are reported.
+
+    ``group_by`` (the name of a grouping attribute, e.g. ``"region"``) turns on the
+    group-aware mode: predictions recorded with a ``group`` get per-group rates and the
+    fairness disparities (:mod:`otel_ml.drift._groups`). The first ``max_groups`` group values
+    keep their name, later ones fold into ``__other__``; ``disparity_band`` is how far a
+    disparity may move from its reference value (exported for the alert rule).
     """
 
     def __init__(
@@ -284,6 +321,9 @@ class DriftMonitor:
         max_pending_labels: int = 100_000,
         rate_shift_threshold: float = 0.1,
         max_unknown_fields: int = 20,
+        group_by: str | None = None,
+        max_groups: int = 20,
+        disparity_band: float = 0.1,
     ) -> None:
         if window < 1 or min_samples < 1 or label_window < 1 or max_pending_labels < 1:
             raise ValueError("window, min_samples, label_window, max_pending_labels must be >= 1")
@@ -299,6 +339,11 @@ class DriftMonitor:
         self._registry_lock = threading.Lock()
         self._labels = LabelJoin(max_pending_labels, label_window)
         self._unknown_fields = CardinalityCap(max_unknown_fields, semconv.LABEL_OVERFLOW)
+        self._group_by = group_by
+        self._groups = CardinalityCap(max_groups, semconv.LABEL_OVERFLOW)
+        self._group_window = GroupWindow(window)
+        self._group_reference: GroupReference | None = None
+        self._disparity_band = disparity_band
         self._violations: Tally[tuple[str, str]] = Tally()
         self._violations_lock = threading.Lock()
         self._report: DriftReport | None = None
@@ -359,10 +404,46 @@ class DriftMonitor:
             self._features = {**self._features, spec.name: state}
         return state
 
-    def set_prediction_reference(self, predictions: Iterable[object]) -> None:
-        """The model's predictions on reference data: enables prediction drift and rate shift."""
+    def set_prediction_reference(
+        self,
+        predictions: Iterable[object],
+        *,
+        groups: Iterable[object] | None = None,
+        labels: Iterable[object] | None = None,
+    ) -> None:
+        """The model's predictions on reference data: enables prediction drift and rate shift.
+
+        With ``groups`` (one per prediction; needs ``group_by``), also the per-group reference
+        rates and disparities; with ``labels`` too (the reference's ground truth), the
+        reference true-positive rates and equal opportunity difference.
+        """
         keys = [self._prediction_key(p) for p in predictions]
         self.add_spec(FeatureSpec(semconv.ML_PREDICTION, CATEGORICAL, clean(keys, CATEGORICAL)))
+        if groups is not None:
+            self._set_group_reference(keys, list(groups), labels)
+
+    def _set_group_reference(
+        self, keys: list[str | None], groups: list[object], labels: Iterable[object] | None
+    ) -> None:
+        if self._group_by is None:
+            raise ValueError("groups need a monitor created with group_by=...")
+        actual = None if labels is None else [category_key(label) for label in labels]
+        if len(groups) != len(keys) or (actual is not None and len(actual) != len(keys)):
+            raise ValueError("predictions, groups and labels must have the same length")
+        # Reference groups take the first places under the cap.
+        folded = [self._group_key(group) for group in groups]
+        rows = [
+            i for i, (key, group) in enumerate(zip(keys, folded, strict=True))
+            if key is not None and group is not None
+            and (actual is None or actual[i] is not None)
+        ]
+        self._group_reference = group_reference(
+            [cast(str, keys[i]) for i in rows],
+            [cast(str, folded[i]) for i in rows],
+            None if actual is None else [cast(str, actual[i]) for i in rows],
+            positive=self._positive,
+            min_samples=self._min_samples,
+        )
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -419,8 +500,14 @@ class DriftMonitor:
         except Exception as exc:  # telemetry must not break the request path
             report("drift observe", exc)
 
-    def record_prediction(self, prediction: object, *, prediction_id: Hashable = None) -> None:
-        """Record a model output (label or score); keep it for a later label if it has an id."""
+    def record_prediction(
+        self, prediction: object, *, prediction_id: Hashable = None, group: object = None
+    ) -> None:
+        """Record a model output (label or score); keep it for a later label if it has an id.
+
+        ``group`` is the request's value of the ``group_by`` attribute (ignored, with a
+        warning, on a monitor without one).
+        """
         try:
             state = self._features.get(semconv.ML_PREDICTION) or self._prediction_state()
             try:
@@ -429,10 +516,27 @@ class DriftMonitor:
                 self._type_change(semconv.ML_PREDICTION, "a label or score", prediction)
                 return
             state.append(key)
+            folded = self._group_of(group) if group is not None else None
+            if folded is not None and key is not None:
+                self._group_window.append(folded, key)
             if prediction_id is not None and key is not None:
-                self._labels.predicted(prediction_id, key)
+                self._labels.predicted(prediction_id, key, folded)
         except Exception as exc:  # telemetry must not break the request path
             report("drift record_prediction", exc)
+
+    def _group_of(self, group: object) -> str | None:
+        if self._group_by is None:
+            warn_input("drift monitor got a group but has no group_by; the group is ignored")
+            return None
+        try:
+            return self._group_key(group)
+        except TypeError:
+            warn_input(f"drift group must be a str, int or bool, got {type(group).__name__}")
+            return None
+
+    def _group_key(self, group: object) -> str | None:
+        key = category_key(group)
+        return None if key is None else self._groups.fold(str(key))
 
     def record_label(self, prediction_id: Hashable, label: object) -> None:
         """Join a delayed ground-truth label to the prediction with ``prediction_id``."""
@@ -503,7 +607,7 @@ class DriftMonitor:
             model = self._model_report(None, np.array([], dtype=np.str_))
         with self._violations_lock:
             violations = dict(self._violations)
-        result = DriftReport(features, model, violations)
+        result = DriftReport(features, model, violations, fairness=self._fairness_report())
         self._exports = _exports(result, self._attributes)
         self._report = result
         return result
@@ -547,6 +651,24 @@ class DriftMonitor:
             positive=self._positive,
             min_samples=self._min_samples,
         )
+
+    def _fairness_report(self) -> FairnessReport | None:
+        if self._group_by is None:
+            return None
+        try:
+            labelled, _ = self._labels.snapshot()
+            return fairness_report(
+                self._group_by,
+                self._group_window.snapshot(),
+                labelled,
+                self._group_reference,
+                positive=self._positive,
+                min_samples=self._min_samples,
+                band=self._disparity_band,
+            )
+        except Exception as exc:  # the feature verdicts are still published
+            report("drift compute (groups)", exc)
+            return None
 
     def _exported(self, name: str) -> list[Observation]:
         return self._exports.get(name, [])
@@ -628,7 +750,33 @@ def _exports(
     _observe(out, semconv.METRIC_MODEL_ACCURACY, model.accuracy, attributes)
     _observe(out, semconv.METRIC_MODEL_PRECISION, model.precision, attributes)
     _observe(out, semconv.METRIC_MODEL_RECALL, model.recall, attributes)
+    if report.fairness is not None:
+        _fairness_exports(out, report.fairness, attributes)
     return out
+
+
+def _fairness_exports(
+    out: dict[str, list[Observation]],
+    fairness: FairnessReport,
+    attributes: Mapping[str, AttributeValue],
+) -> None:
+    base = {**attributes, semconv.GROUP_ATTRIBUTE: fairness.attribute}
+    for group in fairness.groups.values():
+        labels = {**base, semconv.GROUP_VALUE: group.group}
+        _observe(out, semconv.METRIC_GROUP_POSITIVE_RATE, group.positive_rate, labels)
+        _observe(
+            out, semconv.METRIC_GROUP_REFERENCE_POSITIVE_RATE, group.reference_positive_rate,
+            labels,
+        )
+        _observe(out, semconv.METRIC_GROUP_TRUE_POSITIVE_RATE, group.true_positive_rate, labels)
+    for measure in sorted(set(fairness.disparity) | set(fairness.reference_disparity)):
+        labels = {**base, semconv.FAIRNESS_MEASURE: measure}
+        _observe(out, semconv.METRIC_FAIRNESS_DISPARITY, fairness.disparity.get(measure), labels)
+        _observe(
+            out, semconv.METRIC_FAIRNESS_REFERENCE_DISPARITY,
+            fairness.reference_disparity.get(measure), labels,
+        )
+        _observe(out, semconv.METRIC_FAIRNESS_DISPARITY_BAND, fairness.band, labels)
 
 
 def _observe(

@@ -256,6 +256,9 @@ def test_own_attribute_names_are_namespaced() -> None:
         semconv.DRIFT_FEATURE,
         semconv.DRIFT_METHOD,
         semconv.SCHEMA_VIOLATION_KIND,
+        semconv.GROUP_ATTRIBUTE,
+        semconv.GROUP_VALUE,
+        semconv.FAIRNESS_MEASURE,
     ]
     for name in own:
         assert "." in name and name.split(".", 1)[0] in {"tenant", "ml", "rag", "llm"}, name
@@ -328,6 +331,32 @@ def test_the_catalogue_parser_sees_the_tables() -> None:
     names = _catalogue_names()
     assert {"gen_ai.retrieval.top_k", "llm.cost.usd", "http.server.request.duration"} <= names
     assert len(names) >= 60
+
+
+def test_bias_drift_names_are_pinned() -> None:
+    # The group-aware drift monitor's names, as rules/fairness.yml and docs/drift.md use them
+    # (in Prometheus: dots -> underscores, no unit suffix).
+    assert (
+        semconv.METRIC_GROUP_POSITIVE_RATE,
+        semconv.METRIC_GROUP_REFERENCE_POSITIVE_RATE,
+        semconv.METRIC_GROUP_TRUE_POSITIVE_RATE,
+        semconv.METRIC_FAIRNESS_DISPARITY,
+        semconv.METRIC_FAIRNESS_REFERENCE_DISPARITY,
+        semconv.METRIC_FAIRNESS_DISPARITY_BAND,
+        semconv.GROUP_ATTRIBUTE,
+        semconv.GROUP_VALUE,
+        semconv.FAIRNESS_MEASURE,
+    ) == (
+        "ml.group.positive_rate",
+        "ml.group.reference_positive_rate",
+        "ml.group.true_positive_rate",
+        "ml.fairness.disparity",
+        "ml.fairness.reference_disparity",
+        "ml.fairness.disparity_band",
+        "ml.group.attribute",
+        "ml.group.value",
+        "ml.fairness.measure",
+    )
 
 
 def test_chroma_has_no_well_known_db_system_name_yet() -> None:
