@@ -218,3 +218,29 @@ def test_a_server_that_went_away_marks_the_span_and_raises(
     assert type(raised.value) is httpx.ConnectError  # unchanged, not wrapped by otel-ml
     source = {semconv.GEN_AI_DATA_SOURCE_ID: "doomed"}
     assert instrumented.metric_count(semconv.METRIC_RETRIEVAL_DOCUMENT_COUNT, source) == 0
+
+
+def test_with_instrument_httpx_the_request_is_a_child_of_the_chroma_span(
+    instrumented: Capture, server: Server
+) -> None:
+    # What carries the trace to the server: the httpx instrumentation's client span,
+    # under the Chroma span, injects its traceparent into Chroma's request.
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    client = chromadb.HttpClient(host=server.host, port=server.port, settings=settings())
+    collection = client.get_or_create_collection("propagation", embedding_function=None)
+    collection.upsert(ids=["a"], embeddings=[DOCS["a"]])
+    otel_ml.instrument_httpx(telemetry=instrumented.telemetry)
+    try:
+        instrumented.clear()
+        collection.query(query_embeddings=[QUERY], n_results=1)
+    finally:
+        HTTPXClientInstrumentor().uninstrument()
+
+    retrieval = instrumented.span("retrieval propagation")
+    http = [span for span in instrumented.spans() if span.kind is SpanKind.CLIENT
+            and (span.attributes or {}).get(semconv.HTTP_REQUEST_METHOD) == "POST"]
+    assert len(http) == 1, [span.name for span in instrumented.spans()]
+    assert http[0].parent is not None
+    assert http[0].parent.span_id == retrieval.context.span_id
+    assert http[0].context.trace_id == retrieval.context.trace_id
