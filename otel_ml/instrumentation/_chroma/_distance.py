@@ -26,10 +26,13 @@ L2 = "l2"
 IP = "ip"
 DEFAULT_SPACE = L2  # Chroma's default when a collection names none
 
+# Chroma computes in float32: an exact match can come back as a distance of
+# -1e-7, so cosine similarities are clamped to [-1, 1] and squared distances to
+# >= 0 (a score of 1.0000001 would fall past the score histogram's last bucket).
 _TO_SIMILARITY: dict[str, Callable[[float], float]] = {
-    COSINE: lambda distance: 1.0 - distance,
+    COSINE: lambda distance: min(1.0, max(-1.0, 1.0 - distance)),
     IP: lambda distance: 1.0 - distance,
-    L2: lambda distance: 1.0 / (1.0 + distance),
+    L2: lambda distance: 1.0 / (1.0 + max(0.0, distance)),
 }
 
 # collection id -> space. Ids are UUIDs and a space never changes, so entries
@@ -43,8 +46,6 @@ def similarity(space: str, distance: float) -> float | None:
     know (the raw distance is still recorded) or a distance that is no number."""
     convert = _TO_SIMILARITY.get(space)
     if convert is None or not math.isfinite(distance):
-        return None
-    if space == L2 and distance <= -1.0:  # not a squared distance: no score
         return None
     return convert(distance)
 
