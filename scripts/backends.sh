@@ -3,6 +3,7 @@
 #   otelcol-otel-ml  built by ocb v0.155.0 from collector-config/builder.yaml
 #   jaeger           v2.13.0 (module v1.76.0), built with the Go toolchain
 #   telemetrygen     v0.155.0 (collector-contrib), the load generator of bench/bench_collector.py
+#   victoria-metrics v1.151.0 (single node), the long-term store Prometheus remote-writes to
 #   prometheus, promtool, prometheus-alertmanager, amtool   from Debian
 # Go builds are cached outside the repo, keyed by version (and manifest hash),
 # so only a new machine pays for them. Prints the binaries' paths as
@@ -20,6 +21,9 @@ JAEGER_MODULE_VERSION=v1.76.0
 # The collector-contrib load generator, at the collector's own release line so the
 # OTLP code on both ends of the benchmark is the same release.
 TELEMETRYGEN_VERSION=$OCB_VERSION
+# VictoriaMetrics single node (Apache-2.0). v1.151.0 builds with the Go here (1.26);
+# newer releases may require a newer Go toolchain than these machines have.
+VICTORIAMETRICS_VERSION=1.151.0
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${OTEL_ML_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-ml}
@@ -155,6 +159,22 @@ build_telemetrygen() {
   echo "TELEMETRYGEN_BIN=$dir/telemetrygen"
 }
 
+build_victoriametrics() {
+  local dir="$cache/victoria-metrics-$VICTORIAMETRICS_VERSION"
+  if [ ! -x "$dir/victoria-metrics" ]; then
+    # Its go.mod has no replace directives, so `go install pkg@version` builds the
+    # release's own dependency graph (as telemetrygen). The ldflag stamps the
+    # version that `victoria-metrics -version` and its /metrics report.
+    local work="$dir.work"
+    rm -rf "$work" && mkdir -p "$work"
+    timed victoria-metrics env GOBIN="$work" CGO_ENABLED=0 go install -trimpath \
+      -ldflags="-s -w -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-metrics-v$VICTORIAMETRICS_VERSION" \
+      "github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics@v$VICTORIAMETRICS_VERSION"
+    mkdir -p "$dir" && mv "$work/victoria-metrics" "$dir/victoria-metrics" && rm -rf "$work"
+  fi
+  echo "VICTORIAMETRICS_BIN=$dir/victoria-metrics"
+}
+
 main() {
   command -v go >/dev/null || { log "Go is required to build the collector and Jaeger"; exit 1; }
   need_time
@@ -162,6 +182,7 @@ main() {
   build_collector
   build_jaeger
   build_telemetrygen
+  build_victoriametrics
   echo "PROMETHEUS_BIN=$(command -v prometheus)"
   echo "PROMTOOL_BIN=$(command -v promtool)"
   echo "ALERTMANAGER_BIN=$(command -v prometheus-alertmanager)"

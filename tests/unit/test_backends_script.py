@@ -163,3 +163,46 @@ def test_nothing_is_installed_when_the_programs_are_there(sandbox: Sandbox) -> N
     assert result.returncode == 0, result.stderr
     assert sandbox.logged() == []
     assert not sandbox.policy.exists()
+
+
+GO_STUB = """#!/bin/sh
+# Records the call and "builds" the program into GOBIN, as `go install` does.
+echo "go $* GOBIN=$GOBIN CGO_ENABLED=$CGO_ENABLED" >> "$CALLS"
+printf '#!/bin/sh\\necho built\\n' > "$GOBIN/victoria-metrics"
+chmod 755 "$GOBIN/victoria-metrics"
+"""
+
+
+def _build_victoriametrics(sandbox: Sandbox) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["/bin/bash", "-c", f'source "{SCRIPT}" && build_victoriametrics'],
+        env=sandbox.env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_victoriametrics_is_built_once_per_version_into_the_cache(sandbox: Sandbox) -> None:
+    (sandbox.bin / "env").symlink_to(shutil.which("env") or "/usr/bin/env")
+    _executable(sandbox.bin / "go", GO_STUB)
+    cached = sandbox.root / "cache" / "victoria-metrics-1.151.0" / "victoria-metrics"
+
+    first = _build_victoriametrics(sandbox)
+    assert first.returncode == 0, first.stderr
+    # The path goes to stdout as KEY=PATH, which `make backends` writes to .backends.env.
+    assert first.stdout.splitlines() == [f"VICTORIAMETRICS_BIN={cached}"]
+    assert os.access(cached, os.X_OK)
+    (install,) = [c for c in sandbox.logged() if c.startswith("go ")]
+    assert install.startswith("go install -trimpath")
+    assert "github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics@v1.151.0" in install
+    assert "lib/buildinfo.Version=victoria-metrics-v1.151.0" in install
+    assert "CGO_ENABLED=0" in install
+    # Built in a work dir and moved: no half-written binary is ever at the cached path.
+    assert f"GOBIN={cached.parent}.work" in install
+    assert not cached.parent.with_name("victoria-metrics-1.151.0.work").exists()
+
+    again = _build_victoriametrics(sandbox)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == [f"VICTORIAMETRICS_BIN={cached}"]
+    assert len([c for c in sandbox.logged() if c.startswith("go ")]) == 1, "rebuilt from cache"
