@@ -5,16 +5,23 @@ one client's resource objects.
 The targets are looked up by module path and skipped where a version lacks
 them (``responses`` before openai 1.66, ``chat.completions.stream`` in early
 1.x, ``beta.chat.completions`` after 1.x), so one list serves 1.x and 3.x.
+
+Instrumenting every client patches a module when the application imports it
+(a post-import hook), not by importing it: an app that only chats never loads
+the responses and embeddings modules (about 1.5 MB resident, 22 modules).
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from typing import Any
+from types import ModuleType
+from typing import Any, ClassVar
 
 import wrapt
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
@@ -84,6 +91,32 @@ def _available() -> Iterator[tuple[Target, type]]:
             yield target, cls
 
 
+class _Global:
+    """The options of the global instrumentation while it is on (None: off).
+
+    wrapt's post-import hooks cannot be removed, so each module gets one hook
+    for the life of the process, and the hook reads this state when it fires.
+    """
+
+    options: ClassVar[Options | None] = None
+    hooked: ClassVar[set[str]] = set()
+    lock: ClassVar[threading.Lock] = threading.Lock()
+
+
+def _patch_module(module: ModuleType) -> None:
+    """Wrap the targets of ``module`` for every client, if the instrumentation is on."""
+    with _Global.lock:
+        options = _Global.options
+        if options is None:
+            return
+        for target in TARGETS:
+            cls = getattr(module, target.cls, None) if target.module == module.__name__ else None
+            if (isinstance(cls, type) and hasattr(cls, target.method)
+                    and not isinstance(inspect.getattr_static(cls, target.method),
+                                       wrapt.FunctionWrapper)):
+                wrapt.wrap_function_wrapper(cls, target.method, target.wrapper(options))
+
+
 class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Every ``openai`` client in the process (a singleton, as all instrumentors)."""
 
@@ -91,13 +124,24 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("openai >= 1.0",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        options: Options = kwargs.get("options") or Options()
-        for target, cls in _available():
-            wrapt.wrap_function_wrapper(cls, target.method, target.wrapper(options))
+        with _Global.lock:
+            _Global.options = kwargs.get("options") or Options()
+        for name in dict.fromkeys(target.module for target in TARGETS):
+            if name not in _Global.hooked:
+                _Global.hooked.add(name)
+                # Runs at once if the module is already imported, else on its import.
+                wrapt.register_post_import_hook(_patch_module, name)
+            elif name in sys.modules:
+                _patch_module(sys.modules[name])
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        for target, cls in _available():
-            unwrap(cls, target.method)
+        with _Global.lock:
+            _Global.options = None
+            for target in TARGETS:
+                module = sys.modules.get(target.module)
+                cls = getattr(module, target.cls, None) if module is not None else None
+                if isinstance(cls, type) and hasattr(cls, target.method):
+                    unwrap(cls, target.method)
 
 
 # client -> the (resource, method) pairs patched on it; weak, so that an
