@@ -71,7 +71,7 @@ CHECKS: Mapping[str, Callable[[str], bool]] = {"luhn": _card_ok, "iban": iban_ok
 @dataclass(frozen=True)
 class _Rule:
     name: str
-    pattern: re.Pattern[str]
+    patterns: tuple[re.Pattern[str], ...]
     requires: tuple[str, ...]
     check: Callable[[str], bool] | None
 
@@ -86,7 +86,7 @@ class Redactor:
         self._rules = tuple(
             _Rule(
                 name=rule["name"],
-                pattern=re.compile(rule["pattern"], re.ASCII),
+                patterns=tuple(re.compile(p, re.ASCII) for p in rule["patterns"]),
                 requires=tuple(r.lower() for r in rule.get("requires", ())),
                 check=CHECKS[rule["check"]] if rule.get("check") else None,
             )
@@ -103,14 +103,13 @@ class Redactor:
             return text
         lowered = text.lower()
         for rule in self._rules:
-            # Lower-cased both sides: a superset of the pattern's own case
-            # handling, so a skipped rule could never have matched.
+            # Compared lower-cased (``requires`` is written so): a superset of
+            # the patterns' own case handling, so a skipped rule could not match.
             if rule.requires and not any(r in lowered for r in rule.requires):
                 continue
-            if rule.check is None:
-                text = rule.pattern.sub(self.mask, text)
-            else:
-                text = rule.pattern.sub(self._checked(rule.check), text)
+            replacement = self.mask if rule.check is None else self._checked(rule.check)
+            for pattern in rule.patterns:
+                text = pattern.sub(replacement, text)
         return text
 
     def _checked(self, check: Callable[[str], bool]) -> Callable[[re.Match[str]], str]:
