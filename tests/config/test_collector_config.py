@@ -79,8 +79,12 @@ def test_pipelines_order_limiter_first_then_redaction(config: Any) -> None:
     pipelines = config["service"]["pipelines"]
     # No batch processor in the traces pipeline: it would hold acknowledged
     # spans in memory ahead of the disk queue (see the test below).
-    assert pipelines["traces"]["processors"] == ["memory_limiter", "redaction"]
-    assert pipelines["metrics"]["processors"] == ["memory_limiter", "batch"]
+    # transform/redaction: span names, status messages and event names (issue 13);
+    # redaction also in metrics: resource attributes and labels.
+    assert pipelines["traces"]["processors"] == [
+        "memory_limiter", "redaction", "transform/redaction",
+    ]
+    assert pipelines["metrics"]["processors"] == ["memory_limiter", "redaction", "batch"]
     assert pipelines["traces"]["receivers"] == ["otlp"]
     assert set(pipelines["traces"]["exporters"]) == {"otlp_grpc/jaeger", "span_metrics", "debug"}
     assert set(pipelines["metrics"]["receivers"]) == {"otlp", "span_metrics"}
