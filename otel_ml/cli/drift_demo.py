@@ -9,6 +9,9 @@
    amounts are risky, now flags many more transactions.
 5. The monitor detects the amount drift (KS and PSI) and the jump in the positive-prediction
    rate without any label; when the delayed labels arrive, accuracy and precision drop.
+6. The bias scenario (:mod:`otel_ml.cli.drift_bias`): another Month 2 in which nothing drifts
+   but the region the large purchases come from; one region's positive rate jumps while the
+   overall rate stays flat, and only the monitor's group-aware mode catches it.
 
 Everything runs on an in-memory OpenTelemetry pipeline (no global state, nothing sent), is
 seeded, and writes a PNG comparing reference and current distributions per feature.
@@ -47,6 +50,8 @@ from sklearn.preprocessing import StandardScaler
 
 import otel_ml
 from otel_ml import semconv
+from otel_ml.cli import drift_bias
+from otel_ml.cli.drift_bias import BiasResult
 from otel_ml.drift import DriftMonitor, DriftReport, FeatureReport, psi_band
 
 MODEL_NAME = "fraud-v3"
@@ -100,6 +105,10 @@ class Month:
 
     def column(self, feature: str) -> npt.NDArray[Any]:
         return np.asarray(getattr(self, feature))
+
+    def log_amount_z(self) -> FloatArray:
+        """Log amounts in Month 1 standard deviations from the Month 1 mean."""
+        return (np.log(self.amount) - LOG_AMOUNT_MEAN) / LOG_AMOUNT_STD
 
 
 def generate_month(rng: np.random.Generator, rows: int, amount_shift_std: float = 0.0) -> Month:
@@ -155,6 +164,7 @@ class ScenarioResult:
     current: Month
     metrics: MetricsData | None
     plot: Path | None
+    bias: BiasResult | None = None
 
 
 def serve(
@@ -193,13 +203,25 @@ def holdout_quality(model: Pipeline, month: Month) -> Quality:
     )
 
 
+def months(seed: int, rows: int, shift: float) -> tuple[Month, Month, Month, Month]:
+    """Training (4 x rows), reference, control week and the shifted Month 2."""
+    rng = np.random.default_rng(seed)
+    training, reference, control = (generate_month(rng, n) for n in (4 * rows, rows, rows))
+    return training, reference, control, generate_month(rng, rows, amount_shift_std=shift)
+
+
+def run_bias_scenario(model: Pipeline, reference: Month, *, seed: int, rows: int) -> BiasResult:
+    """The bias scenario. Its Month 2 is drawn like Month 1, from its own generator, so the
+    main scenario's numbers do not depend on it."""
+    bias_month = generate_month(np.random.default_rng([seed, 2]), rows)
+    return drift_bias.run_bias(model, reference, bias_month, seed=seed, features=FEATURES)
+
+
 def run_scenario(
     *, seed: int, rows: int, shift: float, out: Path | None, predict: Predict = predict_instrumented
 ) -> ScenarioResult:
     """Run Months 1 and 2; ``out`` None skips the PNG and JSON files."""
-    rng = np.random.default_rng(seed)
-    training, reference, control = (generate_month(rng, n) for n in (4 * rows, rows, rows))
-    current = generate_month(rng, rows, amount_shift_std=shift)
+    training, reference, control, current = months(seed, rows, shift)
     model = train(training)
 
     reader = InMemoryMetricReader()
@@ -223,13 +245,14 @@ def run_scenario(
     finally:  # leave no demo pipeline behind as otel-ml's current Telemetry
         telemetry.shutdown()
         meter_provider.shutdown()
+    bias = run_bias_scenario(model, reference, seed=seed, rows=rows)
     holdout = holdout_quality(model, reference)
     plot = None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        plot = plot_distributions(reference, current, labelled, holdout, out / PLOT_NAME)
+        plot = plot_distributions(reference, current, labelled, holdout, out / PLOT_NAME, bias)
     return ScenarioResult(
-        holdout, control_report, unlabelled, labelled, reference, current, metrics, plot
+        holdout, control_report, unlabelled, labelled, reference, current, metrics, plot, bias
     )
 
 
@@ -237,11 +260,18 @@ def run_scenario(
 
 
 def plot_distributions(
-    reference: Month, current: Month, report: DriftReport, holdout: Quality, path: Path
+    reference: Month,
+    current: Month,
+    report: DriftReport,
+    holdout: Quality,
+    path: Path,
+    bias: BiasResult | None = None,
 ) -> Path:
-    """One panel per feature (plus predictions): reference vs Month 2, titled with the verdict."""
-    figure = Figure(figsize=(15, 8.5), layout="constrained")
-    axes = figure.subplots(2, 3).ravel()
+    """One panel per feature (plus predictions): reference vs Month 2, titled with the verdict;
+    with ``bias``, a third row: per-region rates over time and against the reference."""
+    rows = 3 if bias is not None else 2
+    figure = Figure(figsize=(15, 4.25 * rows), layout="constrained")
+    axes = figure.subplots(rows, 3).ravel()
     for ax, feature in zip(axes, FEATURES, strict=False):
         ref, cur = reference.column(feature), current.column(feature)
         if ref.dtype.kind == "U" or _is_count(ref):
@@ -253,6 +283,13 @@ def plot_distributions(
     _title(axes[4], report.features[semconv.ML_PREDICTION])
     axes[5].axis("off")
     axes[5].text(0.0, 0.5, _summary_text(report, holdout), family="monospace", va="center")
+    if bias is not None:
+        drift_bias.plot_timeline(axes[6], bias)
+        drift_bias.plot_groups(axes[7], bias)
+        axes[8].axis("off")
+        axes[8].text(
+            0.0, 0.5, drift_bias.summary_text(bias), family="monospace", va="center", fontsize=9
+        )
     figure.suptitle(f"{MODEL_NAME}: Month 1 reference vs Month 2", fontsize=14)
     figure.savefig(path, dpi=90)
     return path
@@ -382,16 +419,19 @@ def quality_table(result: ScenarioResult) -> Table:
 
 def exported_lines(metrics: MetricsData | None) -> list[str]:
     """What Prometheus will store, in its names: the demo's model and drift series."""
-    if metrics is None:
-        return []
-    wanted = {
+    return _lines(metrics, {
         semconv.METRIC_DRIFT_DETECTED,
         semconv.METRIC_PREDICTION_RATE,
         semconv.METRIC_MODEL_ACCURACY,
         semconv.METRIC_MODEL_PRECISION,
         semconv.METRIC_PREDICTION_COUNT,
         semconv.METRIC_INFERENCE_LATENCY,
-    }
+    })
+
+
+def _lines(metrics: MetricsData | None, wanted: set[str]) -> list[str]:
+    if metrics is None:
+        return []
     lines = []
     for resource in metrics.resource_metrics:
         for scope in resource.scope_metrics:
@@ -435,8 +475,77 @@ def print_report(result: ScenarioResult, console: Console) -> None:
     console.print("Exported metrics, as Prometheus names them:")
     for line in exported_lines(result.metrics):
         console.print(f"  {line}", markup=False, highlight=False)
+    if result.bias is not None:
+        print_bias(result.bias, console)
     if result.plot is not None:
         console.print(f"Plot: {result.plot}")
+
+
+def bias_table(bias: BiasResult) -> Table:
+    table = _table(f"Bias scenario: positive rate per {drift_bias.GROUP_BY}")
+    for column in (drift_bias.GROUP_BY, "Month 1", "Month 2", "TPR Month 1", "TPR Month 2"):
+        table.add_column(column)
+    for name, stats in bias.fairness.groups.items():
+        moved = (
+            stats.positive_rate is not None and stats.reference_positive_rate is not None
+            and abs(stats.positive_rate - stats.reference_positive_rate) > 0.1
+        )
+        table.add_row(
+            f"[bold red]{name}[/]" if moved else name,
+            _pct(stats.reference_positive_rate),
+            _pct(stats.positive_rate),
+            _pct(stats.reference_true_positive_rate),
+            _pct(stats.true_positive_rate),
+        )
+    model = bias.unlabelled.model
+    table.add_row("[bold]overall[/]", _pct(model.reference_positive_rate),
+                  _pct(model.positive_rate), "", "")
+    return table
+
+
+def disparity_table(bias: BiasResult) -> Table:
+    fairness = bias.fairness
+    table = _table("Disparity across regions (fairlearn's measures)")
+    for column in ("measure", "Month 1", "Month 2", "moved > band?"):
+        table.add_column(column)
+    for measure in sorted(set(fairness.disparity) | set(fairness.reference_disparity)):
+        flag = "[bold red]yes[/]" if measure in fairness.shifted else "[green]no[/]"
+        table.add_row(measure, _num(fairness.reference_disparity.get(measure)),
+                      _num(fairness.disparity.get(measure)), flag)
+    return table
+
+
+def print_bias(bias: BiasResult, console: Console) -> None:
+    console.rule("[bold]Bias scenario: the east gets the large purchases")
+    console.print(
+        "Month 2 again, drawn like Month 1 except that the region sending the largest "
+        "amounts is now the east."
+    )
+    console.print(bias_table(bias))
+    console.print(disparity_table(bias))
+    drifted = bias.unlabelled.drifted
+    console.print(f"Features drifted: {', '.join(drifted) if drifted else 'none'}")
+    alerts = bias.alerts()
+    console.print(f"Alerts the rules would raise: {', '.join(alerts) if alerts else 'none'}")
+    console.print("Exported group metrics, as Prometheus names them:")
+    for line in group_lines(bias.metrics):  # one series a line, even past 80 columns
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+
+
+def group_lines(metrics: MetricsData | None) -> list[str]:
+    """The bias monitor's per-group and disparity series, in Prometheus' names."""
+    return _lines(metrics, {
+        semconv.METRIC_PREDICTION_RATE,
+        semconv.METRIC_GROUP_POSITIVE_RATE,
+        semconv.METRIC_GROUP_REFERENCE_POSITIVE_RATE,
+        semconv.METRIC_GROUP_TRUE_POSITIVE_RATE,
+        semconv.METRIC_FAIRNESS_DISPARITY,
+        semconv.METRIC_FAIRNESS_REFERENCE_DISPARITY,
+    })
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def report_json(result: ScenarioResult) -> dict[str, Any]:
@@ -471,6 +580,7 @@ def report_json(result: ScenarioResult) -> dict[str, Any]:
                 "recall": after.recall,
             },
         },
+        "bias": drift_bias.report_json(result.bias) if result.bias else None,
         "plot": str(result.plot) if result.plot else None,
     }
 
