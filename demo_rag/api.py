@@ -11,9 +11,13 @@
 - ``POST /feedback {trace_id, kind | score}`` records thumbs up/down, copy to
   clipboard or a 0..1 score, linked to the answer's trace.
 
-Every answer is scored for groundedness against its retrieved context (see
-:mod:`demo_rag.grounding`); the score goes on the request's server span and into the
-``rag.groundedness.score`` histogram.
+Every answer is evaluated for groundedness against its retrieved context with
+:mod:`otel_ml.evaluation` (offline, or an LLM judge with ``DEMO_RAG_GROUNDEDNESS=llm_judge``):
+a ``gen_ai.evaluation.result`` event on the request's trace and a point on the
+``llm.evaluation.score`` histogram; the score is also on the request's server span
+(``rag.groundedness.score``, which the drift reference is made from) and in the answer.
+Answer and context relevance are evaluated off the request path, by an
+``otel_ml.evaluation.Evaluations`` runner (``DEMO_RAG_EVAL_SAMPLE_RATE``, default 1).
 
 Every answer also feeds a RAG drift monitor (:func:`otel_ml.drift.rag_monitor`): retrieval
 top score, document count, answer length in tokens and groundedness, compared with a
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections import OrderedDict
@@ -40,19 +45,25 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from openai.types.chat import ChatCompletionMessageParam
 from opentelemetry import trace
-from opentelemetry.metrics import Histogram
 from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import BaseModel, Field, model_validator
 from starlette.datastructures import Headers
 
 import otel_ml
-from demo_rag.grounding import LlmJudgeScorer, OverlapScorer, Scorer
 from demo_rag.openai_wire import SSE_MEDIA_TYPE, UpstreamError, Usage, sse
 from demo_rag.service import new_app, serve
 from demo_rag.simulator import DEFAULT_MODEL
 from demo_rag.tenants import TenantDirectory
 from otel_ml import semconv
 from otel_ml.drift import DriftMonitor, feed_rag, rag_monitor
+from otel_ml.evaluation import (
+    AnswerRelevance,
+    ContextRelevance,
+    EvaluationInput,
+    Evaluations,
+    Evaluator,
+    Groundedness,
+)
 from otel_ml.tokens import preload as preload_tokenizer
 
 SERVICE_NAME: Final = "rag-api"
@@ -88,6 +99,7 @@ class Settings:
     timeout_s: float = 60.0
     drift_reference: Path | None = DRIFT_REFERENCE  # None: no drift monitor
     drift_interval_s: float = 10.0
+    eval_sample_rate: float = 1.0  # share of answers the relevance evaluators see
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -102,6 +114,9 @@ class Settings:
             raise RuntimeError(f"{DRIFT_INTERVAL_ENV} must be a positive number of seconds")
         # Set but empty turns drift monitoring off (make_reference records without it).
         reference = environ.get(DRIFT_REFERENCE_ENV, str(DRIFT_REFERENCE))
+        sample_rate = float(environ.get("DEMO_RAG_EVAL_SAMPLE_RATE") or 1.0)
+        if not 0.0 <= sample_rate <= 1.0:
+            raise RuntimeError("DEMO_RAG_EVAL_SAMPLE_RATE must be between 0 and 1")
         return cls(
             vectordb_url=environ["VECTORDB_URL"].rstrip("/"),
             llm_url=environ["LLM_URL"].rstrip("/"),
@@ -111,6 +126,7 @@ class Settings:
             timeout_s=float(environ.get("DEMO_RAG_TIMEOUT_S") or 60.0),
             drift_reference=Path(reference) if reference else None,
             drift_interval_s=interval,
+            eval_sample_rate=sample_rate,
         )
 
     def llm_client(self) -> openai.AsyncOpenAI:
@@ -126,6 +142,23 @@ class Settings:
             timeout=openai.Timeout(self.timeout_s, connect=5.0),
             max_retries=0,
         )
+
+    def judge_client(self) -> openai.OpenAI:
+        """The LLM judge's client: synchronous, as otel_ml.evaluation's judges are
+        (the api runs them in a worker thread); same service, same settings."""
+        return openai.OpenAI(
+            base_url=f"{self.llm_url}/v1",
+            api_key=os.environ.get("DEMO_RAG_LLM_API_KEY") or "demo",
+            timeout=openai.Timeout(self.timeout_s, connect=5.0),
+            max_retries=0,
+        )
+
+    def groundedness(self, judge: openai.OpenAI | None) -> Groundedness:
+        """Offline, or the judge: the llm service grading with the demo's model."""
+        if self.scorer == "llm_judge" and judge is not None:
+            return Groundedness(judge=judge, judge_model=self.model,
+                                judge_timeout=self.timeout_s)
+        return Groundedness()
 
 
 class AskRequest(BaseModel):
@@ -153,6 +186,7 @@ class Answer:
     finish_reason: str | None = None
     usage: Usage | None = None
     groundedness: float | None = None
+    response_id: str | None = None
 
     def as_dict(self, trace_id: str) -> dict[str, Any]:
         return {
@@ -182,26 +216,6 @@ class Failed:
 
 
 Event = Token | Done | Failed
-
-
-class LlmJudge:
-    """:class:`demo_rag.grounding.JudgeClient` over the llm service.
-
-    The client is instrumented by ``otel_ml.instrument_openai``: each verdict is
-    a generation span of its own, traced and billed like the answer.
-    """
-
-    def __init__(self, llm: openai.AsyncOpenAI, settings: Settings) -> None:
-        self._llm, self._settings = llm, settings
-
-    async def complete(self, messages: list[dict[str, str]]) -> str:
-        with upstream_errors():
-            completion = await self._llm.chat.completions.create(
-                model=self._settings.model, messages=_chat_messages(messages), max_tokens=8
-            )
-        if not completion.choices:
-            raise UpstreamError(502, "bad_response", "a completion without choices")
-        return completion.choices[0].message.content or ""
 
 
 @contextlib.contextmanager
@@ -235,32 +249,31 @@ class RagPipeline:
         client: httpx.AsyncClient,
         llm: openai.AsyncOpenAI,
         telemetry: otel_ml.Telemetry,
-        scorer: Scorer,
+        groundedness: Evaluator,
         drift: DriftMonitor | None = None,
+        relevance: Evaluations | None = None,
     ) -> None:
         self.settings = settings
         self._client = client
         self._llm = llm
         self._telemetry = telemetry
-        self._scorer = scorer
+        self._groundedness = groundedness
         self._drift = drift
-        self._groundedness: Histogram = telemetry.meter.create_histogram(
-            semconv.METRIC_GROUNDEDNESS, unit="1",
-            description="Share of each answer supported by its retrieved context (1 = fully).",
-            explicit_bucket_boundaries_advisory=semconv.SCORE_BUCKETS,
-        )
+        self._relevance = relevance
 
     async def answer(self, question: str, root: Span, on_token: Callable[[str], None]) -> Answer:
         hits = await self._retrieve(question)
         messages = build_messages(question, hits)
         answer = await self._generate(messages, [h["id"] for h in hits], on_token)
-        answer.groundedness = await self._score(question, answer.text, [h["text"] for h in hits])
+        evaluated = EvaluationInput(
+            answer=answer.text, contexts=tuple(h["text"] for h in hits), question=question,
+            model=answer.model, response_id=answer.response_id,
+        )
+        answer.groundedness = await self._evaluate_groundedness(root, evaluated)
         if answer.groundedness is not None:
             root.set_attribute(semconv.RAG_GROUNDEDNESS_SCORE, answer.groundedness)
-            self._groundedness.record(
-                answer.groundedness,
-                self._telemetry.metric_attributes({semconv.GEN_AI_REQUEST_MODEL: answer.model}),
-            )
+        if self._relevance is not None:  # off the request path: queued, never awaited
+            self._relevance.submit(root, evaluated)
         if self._drift is not None:
             feed_rag(
                 self._drift,
@@ -303,6 +316,7 @@ class RagPipeline:
             async with stream:
                 async for chunk in stream:
                     answer.model = chunk.model or answer.model
+                    answer.response_id = chunk.id or answer.response_id
                     if chunk.usage is not None:
                         answer.usage = Usage(
                             chunk.usage.prompt_tokens, chunk.usage.completion_tokens
@@ -317,13 +331,22 @@ class RagPipeline:
         answer.text = "".join(pieces)
         return answer
 
-    async def _score(self, question: str, text: str, contexts: list[str]) -> float | None:
-        """The groundedness score, or None if the scorer failed: never fail the answer."""
-        try:
-            return round(await self._scorer.score(question, text, contexts), 4)
-        except (UpstreamError, ValueError) as exc:
-            logger.warning("groundedness scoring failed", extra={"error": str(exc)})
+    async def _evaluate_groundedness(self, root: Span, data: EvaluationInput) -> float | None:
+        """Evaluate inline (the answer carries the score), emitting the event on the
+        request's trace with the answer's response id; None if the evaluation
+        failed: never fail the answer. A judge is a blocking call: a worker thread
+        (with this request's context: tenant and span) makes it."""
+        evaluate = functools.partial(self._telemetry.evaluate, root, data, [self._groundedness])
+        if self.settings.scorer == "llm_judge":
+            results = await asyncio.to_thread(evaluate)
+        else:
+            results = evaluate()
+        result = results[0] if results else None
+        if result is None or result.score is None:
+            logger.warning("groundedness evaluation failed",
+                           extra={"error": result.error_type if result else "unknown"})
             return None
+        return round(result.score, 4)
 
 
 def top_score(hits: Sequence[Mapping[str, Any]]) -> float:
@@ -502,16 +525,24 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         timeout = httpx.Timeout(settings.timeout_s, connect=5.0)
         drift = start_drift_monitor(settings, telemetry)
+        relevance = telemetry.evaluations(
+            [AnswerRelevance(), ContextRelevance()], sample_rate=settings.eval_sample_rate,
+        )
         try:
             async with httpx.AsyncClient(timeout=timeout) as client, settings.llm_client() as llm:
                 otel_ml.instrument_openai(llm, telemetry=telemetry)
-                scorer: Scorer = (
-                    LlmJudgeScorer(LlmJudge(llm, settings))
-                    if settings.scorer == "llm_judge" else OverlapScorer()
-                )
-                state["pipeline"] = RagPipeline(settings, client, llm, telemetry, scorer, drift)
-                yield
+                with contextlib.ExitStack() as stack:
+                    judge = None
+                    if settings.scorer == "llm_judge":
+                        judge = stack.enter_context(settings.judge_client())
+                        otel_ml.instrument_openai(judge, telemetry=telemetry)
+                    state["pipeline"] = RagPipeline(
+                        settings, client, llm, telemetry, settings.groundedness(judge), drift,
+                        relevance,
+                    )
+                    yield
         finally:
+            relevance.shutdown()
             stop_drift_monitor(drift)
 
     app = new_app(SERVICE_NAME, MAX_BODY_BYTES, lifespan)

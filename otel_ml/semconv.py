@@ -260,7 +260,6 @@ METRIC_COST: Final = "llm.cost.usd"
 METRIC_COST_UNPRICED: Final = "llm.cost.unpriced"
 METRIC_RETRIEVAL_DOCUMENT_COUNT: Final = "rag.retrieval.document_count"
 METRIC_RETRIEVAL_SCORE: Final = "rag.retrieval.score"
-METRIC_GROUNDEDNESS: Final = "rag.groundedness.score"
 METRIC_FEEDBACK: Final = "rag.feedback"
 # Evaluation scores (otel_ml.evaluation), by gen_ai.evaluation.name,
 # gen_ai.evaluation.score.label, gen_ai.request.model and tenant.id; replaces the

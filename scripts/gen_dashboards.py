@@ -49,7 +49,7 @@ TBT: Final = "gen_ai_client_operation_time_per_output_chunk_seconds"
 SERVER_TTFT: Final = "gen_ai_server_time_to_first_token_seconds"
 DOC_COUNT: Final = "rag_retrieval_document_count"
 SCORE: Final = "rag_retrieval_score"
-GROUNDEDNESS: Final = "rag_groundedness_score"
+EVALUATION: Final = "llm_evaluation_score"
 FEEDBACK: Final = "rag_feedback_total"
 CALLS: Final = "traces_span_metrics_calls_total"
 SPAN_DURATION: Final = "traces_span_metrics_duration_seconds"
@@ -72,6 +72,8 @@ TENANT_BUDGET: Final = "otel_ml:tenant_budget_usd"
 DEFAULT_BUDGET: Final = "otel_ml:tenant_budget_default_usd"
 EMPTY_RETRIEVALS: Final = "datasource:rag_retrieval_empty:ratio_rate10m"
 THUMBS_DOWN_RATIO: Final = "tenant:rag_feedback_thumbs_down:ratio_rate30m"
+HALLUCINATION_RATIO: Final = "tenant_model:llm_evaluation_unsupported:ratio_rate30m"
+EVALUATION_NAME: Final = "gen_ai_evaluation_name"
 
 SLO_ERROR_BUDGET: Final = 0.01  # rules/slo.yml: 99% availability
 SERVER: Final = 'span_kind="SPAN_KIND_SERVER"'
@@ -420,12 +422,14 @@ def rag_quality_dashboard() -> Dashboard:
                 tuple(
                     Query(
                         f"histogram_quantile({q}, sum by (le, tenant_id) "
-                        f"(rate({GROUNDEDNESS}_bucket{{{tenant}}}[{RATE}])))",
+                        f"(rate({EVALUATION}_bucket{{{EVALUATION_NAME}=\"groundedness\", "
+                        f"{tenant}}}[{RATE}])))",
                         f"p{round(q * 100)} {{{{tenant_id}}}}",
                     )
                     for q in (0.5, 0.1)
                 ),
-                "How much of each answer its retrieved context supports (1 = fully).",
+                "Share of each answer's claims its retrieved context supports (1 = all), "
+                "from the groundedness evaluation (llm.evaluation.score).",
                 unit="short",
                 width=8,
                 min_value=0,
@@ -449,6 +453,35 @@ def rag_quality_dashboard() -> Dashboard:
                 "Over 30 minutes; above 30% (with 10+ votes) fires ThumbsDownRateHigh.",
                 unit="percentunit",
                 width=8,
+                min_value=0,
+                max_value=1,
+            ),
+            Panel(
+                "Hallucination rate",
+                (Query(f"{HALLUCINATION_RATIO}{{{tenant}}}",
+                       "{{tenant_id}} {{gen_ai_request_model}}"),),
+                "Share of evaluated answers labelled unsupported by the groundedness "
+                "evaluation, over 30 minutes, per tenant and model; above 25% (with 20+ "
+                "answers) fires HallucinationRateHigh.",
+                unit="percentunit",
+                width=12,
+                min_value=0,
+                max_value=1,
+            ),
+            Panel(
+                "Evaluation scores (mean)",
+                (
+                    Query(
+                        f"sum by ({EVALUATION_NAME}) (rate({EVALUATION}_sum{{{tenant}}}[{RATE}]))"
+                        f" / sum by ({EVALUATION_NAME}) "
+                        f"(rate({EVALUATION}_count{{{tenant}}}[{RATE}]))",
+                        f"{{{{{EVALUATION_NAME}}}}}",
+                    ),
+                ),
+                "Mean score of each evaluation (groundedness, answer and context "
+                "relevance; 1 = best). See docs/evaluations.md.",
+                unit="short",
+                width=12,
                 min_value=0,
                 max_value=1,
             ),

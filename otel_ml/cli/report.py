@@ -22,6 +22,10 @@ Definitions (the numbers in tests are recomputed from these):
   show; span totals are computed too and compared with them;
 - feedback comes from the ``feedback {kind}`` spans; it is *linked* when the trace
   id it names is a request in the data;
+- evaluations (groundedness, relevance: :mod:`otel_ml.evaluation`) come from the final
+  values of the ``llm.evaluation.score`` histogram: per evaluation name, the number of
+  evaluated answers, their mean score and the count per label; the hallucination rate
+  is the share of groundedness evaluations labelled ``unsupported``;
 - drift comes from the final values of the ``ml.drift.*`` gauges that drift monitors
   (``otel_ml.drift``) export, one row per service and monitored feature: whether its
   primary test fired at the last recompute, its p-value, and every score by method.
@@ -322,6 +326,16 @@ class DriftRow:
 
 
 @dataclass(frozen=True)
+class EvaluationRow:
+    """One evaluation (``gen_ai.evaluation.name``) over the whole run."""
+
+    name: str
+    count: int
+    mean: float | None
+    labels: Mapping[str, int]
+
+
+@dataclass(frozen=True)
 class Report:
     directory: str
     files: int
@@ -339,6 +353,15 @@ class Report:
     consistency: Consistency
     waterfall: Waterfall | None
     drift: tuple[DriftRow, ...] = ()
+    evaluations: tuple[EvaluationRow, ...] = ()
+
+    @property
+    def hallucination_rate(self) -> float | None:
+        """Share of groundedness evaluations labelled unsupported."""
+        row = next((r for r in self.evaluations if r.name == _GROUNDEDNESS), None)
+        if row is None or not row.count:
+            return None
+        return row.labels.get(_UNSUPPORTED, 0) / row.count
 
     @property
     def drifted(self) -> list[DriftRow]:
@@ -351,6 +374,7 @@ class Report:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["error_rate"] = self.error_rate
+        data["hallucination_rate"] = self.hallucination_rate
         data["consistency"]["consistent"] = self.consistency.consistent
         return data
 
@@ -381,7 +405,8 @@ def build_report(directory: Path) -> Report:
     roots = list(requests.values())
     client_genai = [s for s in exported.spans if _is_client_generation(s)]
     metrics = _metric_totals(exported.points)
-    grounded = _values(exported.spans, semconv.RAG_GROUNDEDNESS_SCORE)
+    evaluations = _evaluation_rows(exported.points)
+    grounded = next((r for r in evaluations if r.name == _GROUNDEDNESS), None)
     return Report(
         directory=str(directory),
         files=exported.files,
@@ -394,11 +419,37 @@ def build_report(directory: Path) -> Report:
         tbt=_percentiles(_values(client_genai, semconv.LLM_TIME_PER_OUTPUT_CHUNK_MEAN)),
         tenants=_tenant_rows(roots, metrics),
         feedback=_feedback(exported.spans, set(requests)),
-        groundedness_mean=math.fsum(grounded) / len(grounded) if grounded else None,
-        groundedness_count=len(grounded),
+        groundedness_mean=grounded.mean if grounded else None,
+        groundedness_count=grounded.count if grounded else 0,
         consistency=_consistency(client_genai, metrics),
         waterfall=_waterfall(traces, roots),
         drift=_drift_rows(exported.points),
+        evaluations=evaluations,
+    )
+
+
+_GROUNDEDNESS: Final = "groundedness"
+_UNSUPPORTED: Final = "unsupported"
+
+
+def _evaluation_rows(points: Iterable[MetricPoint]) -> tuple[EvaluationRow, ...]:
+    """Per evaluation name, from the final ``llm.evaluation.score`` histogram points."""
+    sums: dict[str, float] = defaultdict(float)
+    counts: Counter[str] = Counter()
+    labels: dict[str, Counter[str]] = defaultdict(Counter)
+    for point in points:
+        if point.name != semconv.METRIC_EVALUATION_SCORE:
+            continue
+        name = str(point.attributes.get(semconv.GEN_AI_EVALUATION_NAME, "(unnamed)"))
+        sums[name] += point.value
+        counts[name] += point.count
+        label = point.attributes.get(semconv.GEN_AI_EVALUATION_SCORE_LABEL)
+        if label is not None:
+            labels[name][str(label)] += point.count
+    return tuple(
+        EvaluationRow(name, counts[name], sums[name] / counts[name] if counts[name] else None,
+                      dict(sorted(labels[name].items())))
+        for name in sorted(counts)
     )
 
 
@@ -723,9 +774,15 @@ def _summary_lines(report: Report) -> list[str]:
         if stats is not None:
             lines.append(f"{label}: p50 {_ms(stats.p50)}, p99 {_ms(stats.p99)} "
                          f"({stats.count} samples)")
-    if report.groundedness_mean is not None:
-        lines.append(f"groundedness: mean {report.groundedness_mean:.3f} "
-                     f"over {report.groundedness_count} answers")
+    for row in report.evaluations:
+        if row.mean is None:
+            continue
+        labels = ", ".join(f"{label} {count}" for label, count in row.labels.items())
+        lines.append(f"{row.name}: mean {row.mean:.3f} over {row.count} answers"
+                     + (f" ({labels})" if labels else ""))
+    if report.hallucination_rate is not None:
+        lines.append(f"hallucination rate: {report.hallucination_rate:.1%} "
+                     f"of evaluated answers unsupported")
     return lines
 
 

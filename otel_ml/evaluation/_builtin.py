@@ -91,7 +91,8 @@ class Groundedness(_Builtin):
         score, checks = groundedness_score(data.answer, data.contexts, self.min_overlap)
         failed = [c for c in checks if not c.supported]
         reasons = sorted({c.reason for c in failed if c.reason})
-        explanation = f"{len(checks) - len(failed)} of {len(checks)} claims supported"
+        explanation = (f"{len(checks) - len(failed)} of {len(checks)} claims supported"
+                       if checks else "no claim to check")
         if reasons:
             explanation += "; unsupported: " + ", ".join(reasons)
         return EvaluationResult(

@@ -43,21 +43,27 @@ class EvaluationRecorder:
         self._scores: Histogram | None = None
         self._dropped: Counter | None = None
 
+    @staticmethod
+    def create_instruments(meter: Meter) -> tuple[Histogram, Counter]:
+        """The score histogram and the drop counter (also for tests that derive
+        the Prometheus names from the instruments)."""
+        scores = meter.create_histogram(
+            semconv.METRIC_EVALUATION_SCORE, unit="1",
+            description="Evaluation scores of generations (1 = best), by evaluation, "
+                        "label, model and tenant.",
+            explicit_bucket_boundaries_advisory=semconv.SCORE_BUCKETS,
+        )
+        dropped = meter.create_counter(
+            semconv.METRIC_EVALUATION_DROPPED, unit="{evaluation}",
+            description="Evaluations not run: queue full or shut down, by error.type.",
+        )
+        return scores, dropped
+
     def _instruments(self) -> tuple[Histogram, Counter]:
         if self._scores is None or self._dropped is None:
             with self._lock:
                 if self._scores is None or self._dropped is None:
-                    self._scores = self._meter.create_histogram(
-                        semconv.METRIC_EVALUATION_SCORE, unit="1",
-                        description="Evaluation scores of generations (1 = best), by "
-                                    "evaluation, label, model and tenant.",
-                        explicit_bucket_boundaries_advisory=semconv.SCORE_BUCKETS,
-                    )
-                    self._dropped = self._meter.create_counter(
-                        semconv.METRIC_EVALUATION_DROPPED, unit="{evaluation}",
-                        description="Evaluations not run: queue full or shut down, by "
-                                    "error.type.",
-                    )
+                    self._scores, self._dropped = self.create_instruments(self._meter)
         return self._scores, self._dropped
 
     def dropped(self, reason: str, count: int = 1) -> None:

@@ -12,17 +12,29 @@ contexts. A claim is supported when
    187", and "Block Volumes SLA ... 99.95%" is not supported by an Object
    Storage article that says 99.95%.
 
-That catches the near-misses (a changed number or name) that word overlap
+A sentence saying the context does not hold the answer is an abstention,
+not a claim. That catches the near-misses (a changed number or name) that word overlap
 alone scores as 90 % grounded. It does not understand negation or paraphrase
 with other words; docs/evaluations.md lists where it fails.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from otel_ml.evaluation._text import Tokens, analyse, claims, overlap, sentences
+
+# "I could not find this in the documentation": saying the context lacks the
+# answer is the grounded behaviour, not a claim to check against the context.
+_ABSTENTION: Final = re.compile(
+    r"\b(?:could not|cannot|can't|couldn't|unable to|do not|don't) (?:find|answer)\b"
+    r"|\b(?:context|documentation|documents?)(?: I was given)? (?:does not|doesn't|do not|"
+    r"don't) (?:contain|say|mention|cover)\b",
+    re.IGNORECASE,
+)
 
 # Tuned on the tuning half only (scripts/eval_labelled_set.py --tune).
 DEFAULT_MIN_OVERLAP = 0.6
@@ -98,6 +110,8 @@ def check_claims(
     parsed = _contexts(contexts)
     checks: list[ClaimCheck] = []
     for claim in claims(answer):
+        if _ABSTENTION.search(claim):
+            continue
         tokens = analyse(claim)
         best, where = 0.0, -1
         for index, context in enumerate(parsed):

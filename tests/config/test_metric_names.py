@@ -1,7 +1,7 @@
 """Every metric and label name the rules, dashboards and runbooks use is one the stack emits.
 
 The names the SDK emits are derived, not listed: the instruments otel-ml creates
-(``otel_ml/metrics.py``, the drift monitor, the demo's server and groundedness
+(``otel_ml/metrics.py``, the drift monitor, the evaluations, the demo's server
 instruments), read with their units and kinds by a recording meter, are run
 through the translation the collector's prometheus exporter applies with
 ``translation_strategy: UnderscoreEscapingWithSuffixes`` (prometheus/otlptranslator
@@ -197,6 +197,7 @@ def sdk_instruments() -> list[Instrument]:
     """Every instrument the SDK, its drift monitor and the demo services create."""
     from demo_rag.llm import ServerInstruments
     from otel_ml.drift import DriftMonitor
+    from otel_ml.evaluation import EvaluationRecorder
     from otel_ml.metrics import Instruments
 
     meter = RecordingMeter()
@@ -204,8 +205,7 @@ def sdk_instruments() -> list[Instrument]:
     with DriftMonitor(meter):  # the shared gauges and the schema-violation counter
         pass
     ServerInstruments.create(meter)
-    # demo_rag/api.py creates this one inside its answer pipeline.
-    meter.create_histogram(semconv.METRIC_GROUNDEDNESS, unit="1")
+    EvaluationRecorder.create_instruments(meter)  # otel_ml.evaluation, on first use
     return meter.created
 
 
@@ -528,7 +528,8 @@ def test_the_sdk_names_are_the_documented_ones() -> None:
         "gen_ai_server_time_to_first_token_seconds_bucket",
         "rag_retrieval_document_count_bucket",
         "rag_retrieval_score_bucket",
-        "rag_groundedness_score_bucket",
+        "llm_evaluation_score_bucket",
+        "llm_evaluation_dropped_total",
         "rag_feedback_total",
         "prediction_count_total",
         "inference_latency_seconds_count",

@@ -53,3 +53,27 @@ class EvalCapture:
 
     def shutdown(self) -> None:
         self.telemetry.shutdown()
+
+
+def fresh_globals(monkeypatch: Any, data_dir: Any) -> None:
+    """Unset OTel globals (tracer, meter, logger) and otel-ml's registry, the
+    embedded default writing to ``data_dir``: all restored after the test."""
+    from opentelemetry import trace
+    from opentelemetry._logs import _internal as logs_internal
+    from opentelemetry.metrics import _internal as metrics_internal
+    from opentelemetry.util._once import Once
+
+    from otel_ml import telemetry as telemetry_module
+
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", Once())
+    monkeypatch.setattr(metrics_internal, "_METER_PROVIDER", None)
+    monkeypatch.setattr(metrics_internal, "_METER_PROVIDER_SET_ONCE", Once())
+    monkeypatch.setattr(logs_internal, "_LOGGER_PROVIDER", None)
+    monkeypatch.setattr(logs_internal, "_LOGGER_PROVIDER_SET_ONCE", Once())
+    monkeypatch.setattr(telemetry_module, "_configured", {})
+    monkeypatch.setattr(telemetry_module, "_default", None)
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OTEL_ML_DATA_DIR", str(data_dir))

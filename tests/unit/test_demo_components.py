@@ -14,11 +14,12 @@ from starlette.types import Message, Receive, Scope, Send
 from demo_rag import corpus
 from demo_rag.api import build_messages
 from demo_rag.embeddings import VectorIndex
-from demo_rag.grounding import judge_messages, overlap_score, parse_judge_reply
+from demo_rag.grounding import overlap_score
 from demo_rag.openai_wire import iter_sse, parse_chunk
 from demo_rag.simulator import NO_ANSWER, SimConfig, SimulatedModel
 from demo_rag.tenants import TenantConfigError, TenantDirectory, parse
 from otel_ml import strip_client_tenant
+from otel_ml.evaluation import EvaluationInput, Groundedness, judge_messages, parse_reply
 
 
 @pytest.fixture(scope="module")
@@ -114,13 +115,15 @@ def test_without_context_the_model_says_it_does_not_know() -> None:
     assert plan.text == NO_ANSWER
 
 
-def test_the_simulated_judge_grades_like_the_overlap_scorer(index: VectorIndex) -> None:
+def test_the_simulated_judge_grades_like_the_offline_evaluator(index: VectorIndex) -> None:
     question = "Which regions is Static Sites available in?"
     contexts = [h.text for h in index.search(question, 4)]
     answer = contexts[0] + " It is also free for everyone forever."
-    reply = SimulatedModel(SimConfig(seed=1, error_rate=0)).plan(
-        judge_messages(question, answer, contexts)).text
-    assert parse_judge_reply(reply) == round(overlap_score(answer, contexts), 2)
+    messages = judge_messages(EvaluationInput(answer, contexts, question), Groundedness.rubric)
+    reply = SimulatedModel(SimConfig(seed=1, error_rate=0)).plan(messages).text
+    score, label, _ = parse_reply(reply, Groundedness.rubric)
+    assert score == round(overlap_score(answer, contexts), 2) < 1.0
+    assert label == "unsupported"
 
 
 def test_sim_config_reads_and_validates_the_environment() -> None:
@@ -138,18 +141,12 @@ def test_sim_config_reads_and_validates_the_environment() -> None:
 # --- scoring, tenants, wire format, edge ----------------------------------------------------
 
 
-def test_overlap_score_counts_supported_content_words() -> None:
+def test_overlap_score_is_the_offline_groundedness_score() -> None:
     context = ["Backups are kept for 14 days in eu-west-1."]
     assert overlap_score("Backups are kept for 14 days. [kb-0001]", context) == 1.0
-    assert overlap_score("Backups are kept for 30 days.", context) == pytest.approx(3 / 4)
+    assert overlap_score("Backups are kept for 30 days.", context) == 0.0  # a changed number
+    assert overlap_score("Backups are kept for 14 days. They are free.", context) == 0.5
     assert overlap_score("", context) == 1.0
-
-
-def test_judge_replies_are_parsed_and_clamped() -> None:
-    assert parse_judge_reply("Score: 0.85") == 0.85
-    assert parse_judge_reply("7") == 1.0
-    with pytest.raises(ValueError):
-        parse_judge_reply("I cannot grade this.")
 
 
 def test_tenant_directory_maps_keys_and_rejects_bad_files() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from evaluation_support import EvalCapture
+from evaluation_support import EvalCapture, fresh_globals
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
@@ -248,23 +248,8 @@ def test_the_embedded_default_writes_events_as_otlp_json_lines(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from opentelemetry import metrics, trace
-    from opentelemetry._logs import _internal as logs_internal
-    from opentelemetry.metrics import _internal as metrics_internal
-    from opentelemetry.util._once import Once
 
-    from otel_ml import telemetry as telemetry_module
-
-    monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
-    monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", Once())
-    monkeypatch.setattr(metrics_internal, "_METER_PROVIDER", None)
-    monkeypatch.setattr(metrics_internal, "_METER_PROVIDER_SET_ONCE", Once())
-    monkeypatch.setattr(logs_internal, "_LOGGER_PROVIDER", None)
-    monkeypatch.setattr(logs_internal, "_LOGGER_PROVIDER_SET_ONCE", Once())
-    monkeypatch.setattr(telemetry_module, "_configured", {})
-    monkeypatch.setattr(telemetry_module, "_default", None)
-    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OTEL_ML_DATA_DIR", str(tmp_path))
+    fresh_globals(monkeypatch, tmp_path)
     tel = otel_ml.configure(service_name="rag-api", flush_on_sigterm=False)
     try:
         from opentelemetry import _logs
