@@ -284,6 +284,20 @@ def test_a_single_id_counts_one_record(instrumented: Capture, client: ClientAPI)
     assert attributes[semconv.RAG_VECTOR_DB_RECORD_COUNT] == 1
 
 
+def test_arguments_are_read_however_they_are_passed(
+    instrumented: Capture, client: ClientAPI
+) -> None:
+    collection = new_collection(client)
+    instrumented.clear()
+    collection.upsert(["x", "y"], [[0.1, 0.1, 0.1], [0.2, 0.2, 0.2]])  # positional ids
+    collection.query([QUERY], None, None, None, None, 2)  # positional n_results
+    upsert = instrumented.span(f"upsert {collection.name}").attributes or {}
+    query = instrumented.span(f"retrieval {collection.name}").attributes or {}
+    assert upsert[semconv.RAG_VECTOR_DB_RECORD_COUNT] == 2
+    assert query[semconv.GEN_AI_RETRIEVAL_TOP_K] == 2
+    assert query[semconv.RAG_RETRIEVAL_DOCUMENT_COUNT] == 2
+
+
 class Letters(EmbeddingFunction[Documents]):
     """A local, deterministic embedding function for the query_texts test
     (Chroma must not download its default model)."""

@@ -27,8 +27,9 @@ Span = QuerySpan | OperationSpan
 # (a subclass method calling the base one) makes one span, not two.
 _in_call: ContextVar[bool] = ContextVar("otel_ml_chroma_in_call", default=False)
 
-# The signatures of the wrapped methods, to read arguments however they were passed.
-_signatures: dict[Any, inspect.Signature] = {}
+# Per wrapped method: each parameter's position and default, to read an argument
+# however it was passed (Signature.bind costs ~20 us a call; this, ~1 us).
+_parameters: dict[Any, tuple[dict[str, int], dict[str, Any]]] = {}
 
 
 def sync_call(operation: str) -> Wrapper:
@@ -95,7 +96,6 @@ def _span(
         if options is None:
             return None
         recorder = (options.telemetry or current())._recorder
-        arguments = _arguments(wrapped, args, kwargs)
         name = str(collection.name)
         attributes = db_attributes(collection, operation)
         if operation == semconv.DB_OP_QUERY:
@@ -104,24 +104,36 @@ def _span(
                 name,
                 attributes,
                 space_of(collection),
-                query=query_text(arguments.get("query_texts")),
-                top_k=top_k(arguments.get("n_results")),
+                query=query_text(_argument(wrapped, args, kwargs, "query_texts")),
+                top_k=top_k(_argument(wrapped, args, kwargs, "n_results")),
             )
-        count = None if operation == semconv.DB_OP_GET else record_count(arguments.get("ids"))
+        ids = None if operation == semconv.DB_OP_GET else _argument(wrapped, args, kwargs, "ids")
+        count = record_count(ids)
         return OperationSpan(recorder, operation, name, attributes, record_count=count)
     except Exception as exc:  # telemetry never breaks the app
         report(f"chroma {operation} span", exc)
         return None
 
 
-def _arguments(
-    wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> dict[str, Any]:
-    """The call's arguments by name, defaults included (``n_results``)."""
+def _argument(
+    wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str
+) -> Any:
+    """One argument of the call by name, or its default (``n_results``: 10)."""
+    if name in kwargs:
+        return kwargs[name]
     key = getattr(wrapped, "__func__", wrapped)
-    signature = _signatures.get(key)
-    if signature is None:
-        signature = _signatures.setdefault(key, inspect.signature(wrapped))
-    bound = signature.bind_partial(*args, **kwargs)
-    bound.apply_defaults()
-    return dict(bound.arguments)
+    parameters = _parameters.get(key)
+    if parameters is None:
+        signature = inspect.signature(wrapped)  # of the bound method: no self
+        positions = {param: index for index, param in enumerate(signature.parameters)}
+        defaults = {
+            param: value.default
+            for param, value in signature.parameters.items()
+            if value.default is not inspect.Parameter.empty
+        }
+        parameters = _parameters.setdefault(key, (positions, defaults))
+    positions, defaults = parameters
+    index = positions.get(name)
+    if index is not None and index < len(args):
+        return args[index]
+    return defaults.get(name)
