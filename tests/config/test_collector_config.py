@@ -89,6 +89,10 @@ def test_pipelines_order_limiter_first_then_redaction(config: Any) -> None:
     assert set(pipelines["traces"]["exporters"]) == {"otlp_grpc/jaeger", "span_metrics", "debug"}
     assert set(pipelines["metrics"]["receivers"]) == {"otlp", "span_metrics"}
     assert pipelines["metrics"]["exporters"] == ["prometheus"]
+    # Evaluation events (otel_ml.evaluation) are OTLP logs: limited and redacted too.
+    assert pipelines["logs"] == {"receivers": ["otlp"],
+                                 "processors": ["memory_limiter", "redaction"],
+                                 "exporters": ["debug"]}
 
 
 def test_jaeger_exporter_retries_from_a_persistent_queue(config: Any) -> None:
