@@ -113,6 +113,11 @@ DB_OP_GET: Final = "get"
 DB_OP_ADD: Final = "add"
 DB_OP_UPSERT: Final = "upsert"
 DB_OP_BATCH_PREFIX: Final = "BATCH "
+# The Stable database duration histogram (model/db/metrics.yaml @384d661; equal to
+# opentelemetry.semconv.metrics.db_metrics 0.66b2), with the bucket advice of
+# docs/db/database-metrics.md @384d661.
+METRIC_DB_CLIENT_OPERATION_DURATION: Final = "db.client.operation.duration"
+DB_DURATION_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 
 # gen_ai.operation.name values
 OP_CHAT: Final = "chat"

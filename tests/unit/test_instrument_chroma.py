@@ -397,3 +397,34 @@ def test_tenant_is_on_the_span_and_the_document_count(
     assert (span.attributes or {})[semconv.TENANT_ID] == "acme"
     source = {semconv.GEN_AI_DATA_SOURCE_ID: collection.name, semconv.TENANT_ID: "acme"}
     assert instrumented.metric_count(semconv.METRIC_RETRIEVAL_DOCUMENT_COUNT, source) == 1
+
+
+def test_every_call_records_db_client_operation_duration(
+    instrumented: Capture, client: ClientAPI
+) -> None:
+    collection = new_collection(client)  # add
+    collection.query(query_embeddings=[QUERY], n_results=1)
+    collection.query(query_embeddings=[QUERY, QUERY_2], n_results=1)
+    collection.get(ids=["paris"])
+    with pytest.raises(chromadb.errors.InvalidArgumentError):
+        collection.upsert(ids=["bad"], embeddings=[[1.0]])
+
+    metric = semconv.METRIC_DB_CLIENT_OPERATION_DURATION
+    base = {
+        semconv.DB_SYSTEM_NAME: "chroma",
+        semconv.DB_COLLECTION_NAME: collection.name,
+        semconv.DB_NAMESPACE: "default_tenant|default_database",
+    }
+    for operation in ("add", "query", "BATCH query", "get", "upsert"):
+        attributes = {**base, semconv.DB_OPERATION_NAME: operation}
+        assert instrumented.metric_count(metric, attributes) == 1, operation
+    # The duration is the call's: positive and within its span's.
+    (get,) = instrumented.points(metric, {semconv.DB_OPERATION_NAME: "get"})
+    get_span = instrumented.span(f"get {collection.name}")
+    assert get_span.start_time is not None and get_span.end_time is not None
+    assert 0 < instrumented.metric_sum(metric, {semconv.DB_OPERATION_NAME: "get"}) <= (
+        get_span.end_time - get_span.start_time
+    ) / 1e9
+    assert semconv.ERROR_TYPE not in (get.attributes or {})
+    (failed,) = instrumented.points(metric, {semconv.DB_OPERATION_NAME: "upsert"})
+    assert (failed.attributes or {})[semconv.ERROR_TYPE] == "chromadb.errors.InvalidArgumentError"

@@ -27,7 +27,7 @@ from opentelemetry.semconv.attributes import (
     server_attributes,
     url_attributes,
 )
-from opentelemetry.semconv.metrics import http_metrics
+from opentelemetry.semconv.metrics import db_metrics, http_metrics
 
 from otel_ml import semconv
 
@@ -69,6 +69,7 @@ PACKAGE_PINS = [
     (semconv.DB_OPERATION_NAME, db_attributes.DB_OPERATION_NAME),
     (semconv.DB_OPERATION_BATCH_SIZE, db_attributes.DB_OPERATION_BATCH_SIZE),
     (semconv.DB_RESPONSE_RETURNED_ROWS, db_incubating.DB_RESPONSE_RETURNED_ROWS),
+    (semconv.METRIC_DB_CLIENT_OPERATION_DURATION, db_metrics.DB_CLIENT_OPERATION_DURATION),
     # enum values
     (semconv.OP_CHAT, gen_ai.GenAiOperationNameValues.CHAT.value),
     (semconv.OP_TEXT_COMPLETION, gen_ai.GenAiOperationNameValues.TEXT_COMPLETION.value),

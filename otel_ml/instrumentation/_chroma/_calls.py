@@ -16,6 +16,7 @@ from otel_ml._safety import guard, report
 from otel_ml.instrumentation._chroma import _registry
 from otel_ml.instrumentation._chroma._db import db_attributes
 from otel_ml.instrumentation._chroma._distance import space_of
+from otel_ml.instrumentation._chroma._metrics import operation_duration
 from otel_ml.instrumentation._chroma._operation import OperationSpan, record_count
 from otel_ml.instrumentation._chroma._query import QuerySpan, query_text, top_k
 from otel_ml.telemetry import current
@@ -95,7 +96,8 @@ def _span(
         options = _registry.options_for(collection)
         if options is None:
             return None
-        recorder = (options.telemetry or current())._recorder
+        telemetry = options.telemetry or current()
+        recorder, duration = telemetry._recorder, operation_duration(telemetry.meter)
         name = str(collection.name)
         attributes = db_attributes(collection, operation)
         if operation == semconv.DB_OP_QUERY:
@@ -103,13 +105,14 @@ def _span(
                 recorder,
                 name,
                 attributes,
+                duration,
                 space_of(collection),
                 query=query_text(_argument(wrapped, args, kwargs, "query_texts")),
                 top_k=top_k(_argument(wrapped, args, kwargs, "n_results")),
             )
         ids = None if operation == semconv.DB_OP_GET else _argument(wrapped, args, kwargs, "ids")
         count = record_count(ids)
-        return OperationSpan(recorder, operation, name, attributes, record_count=count)
+        return OperationSpan(recorder, operation, name, attributes, duration, record_count=count)
     except Exception as exc:  # telemetry never breaks the app
         report(f"chroma {operation} span", exc)
         return None

@@ -2,17 +2,19 @@
 ``{operation} {collection}`` (the conventions' span name without a query
 summary), kind CLIENT, with the ``db.*`` attributes and the record count.
 Errors, ``tenant.id`` and the end-once lifecycle are every otel-ml span's
-(:class:`SpanScope`)."""
+(:class:`SpanScope`); the duration goes to ``db.client.operation.duration``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from opentelemetry.metrics import Histogram
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from otel_ml import semconv
+from otel_ml.instrumentation._chroma._metrics import record_duration
 from otel_ml.spans._scope import Recorder, SpanScope
 
 
@@ -25,11 +27,13 @@ class OperationSpan(SpanScope):
         operation: str,
         collection_name: str,
         db_attributes: dict[str, AttributeValue],
+        duration: Histogram,
         record_count: int | None = None,
     ) -> None:
         super().__init__(recorder)
         self._name = f"{operation} {collection_name}"
         self._attributes = db_attributes
+        self._duration = duration
         self._record_count = record_count
         self._returned: int | None = None
 
@@ -49,6 +53,7 @@ class OperationSpan(SpanScope):
     def _finish(self, span: Span, exc: BaseException | None) -> None:
         if self._returned is not None:
             span.set_attribute(semconv.DB_RESPONSE_RETURNED_ROWS, self._returned)
+        record_duration(self._recorder, self._duration, self._t0, self._attributes, exc)
 
 
 def record_count(ids: Any) -> int | None:

@@ -17,11 +17,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from opentelemetry.metrics import Histogram
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from otel_ml import semconv
 from otel_ml.instrumentation._chroma._distance import similarity
+from otel_ml.instrumentation._chroma._metrics import record_duration
 from otel_ml.spans._retrieval import RetrievalSpan
 from otel_ml.spans._scope import Recorder
 
@@ -34,12 +36,14 @@ class QuerySpan(RetrievalSpan):
         recorder: Recorder,
         collection_name: str,
         db_attributes: dict[str, AttributeValue],
+        duration: Histogram,
         space: str,
         query: str | None = None,
         top_k: int | None = None,
     ) -> None:
         super().__init__(recorder, collection_name, query=query, top_k=top_k)
         self._db_attributes = db_attributes
+        self._duration = duration
         self._space = space
         self._distances: list[float] = []
         self._queries: int | None = None
@@ -69,15 +73,16 @@ class QuerySpan(RetrievalSpan):
     def _finish(self, span: Span, exc: BaseException | None) -> None:
         if self._queries is not None:
             if self._queries > 1:
-                span.set_attribute(
-                    semconv.DB_OPERATION_NAME, semconv.DB_OP_BATCH_PREFIX + semconv.DB_OP_QUERY
-                )
+                batch = semconv.DB_OP_BATCH_PREFIX + semconv.DB_OP_QUERY
+                self._db_attributes = {**self._db_attributes, semconv.DB_OPERATION_NAME: batch}
+                span.set_attribute(semconv.DB_OPERATION_NAME, batch)
                 span.set_attribute(semconv.DB_OPERATION_BATCH_SIZE, self._queries)
             span.set_attribute(semconv.DB_RESPONSE_RETURNED_ROWS, len(self._hits))
         if self._distances:
             span.set_attribute(semconv.RAG_RETRIEVAL_DISTANCE_MIN, min(self._distances))
             span.set_attribute(semconv.RAG_RETRIEVAL_DISTANCE_MAX, max(self._distances))
         super()._finish(span, exc)
+        record_duration(self._recorder, self._duration, self._t0, self._db_attributes, exc)
 
 
 def query_text(query_texts: Any) -> str | None:
