@@ -133,6 +133,8 @@ def _print_ready(stack: Stack) -> None:
         f"  Jaeger        {urls.jaeger}\n"
         f"  Prometheus    {urls.prometheus}\n"
         f"  Alertmanager  {urls.alertmanager}\n"
+        + (f"  VictoriaMetrics {urls.victoriametrics}  (Prometheus remote-writes here)\n"
+           if stack.binaries.victoriametrics is not None else "")
         + (f"  Chroma        {urls.chroma}  (its traces go to the collector)\n"
            if stack.binaries.chroma is not None else
            "  Chroma        not started: chromadb is not installed (see `make demo`)\n")

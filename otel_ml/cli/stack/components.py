@@ -1,7 +1,8 @@
 """What each backend runs with: command line, environment, health URL, ports.
 
 Also the rendered configs: Prometheus expands no environment variables, so
-its config is copied with the actual ports written in; Chroma reads its
+its config is copied with the actual ports written in (its remote_write to
+VictoriaMetrics too); Chroma reads its
 ``CHROMA_*`` variables only when started with a config file, so one is
 written (:func:`write_chroma_config`).
 """
@@ -9,6 +10,7 @@ written (:func:`write_chroma_config`).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Mapping
@@ -47,13 +49,17 @@ class Component:
 def components(
     binaries: Binaries, config_dir: Path, workdir: Path, prometheus_dir: Path, ports: Ports
 ) -> dict[str, Component]:
-    """The programs, by name: the four backends, and Chroma where it is installed."""
+    """The programs, by name: the backends, and Chroma where it is installed."""
     programs = {
-        "jaeger": _jaeger(binaries.jaeger, config_dir, ports),
+        "jaeger": _jaeger(binaries.jaeger, config_dir, workdir, ports),
         "otelcol": _collector(binaries.otelcol, config_dir, workdir, ports),
         "alertmanager": _alertmanager(binaries.alertmanager, config_dir, workdir, ports),
         "prometheus": _prometheus(binaries.prometheus, prometheus_dir, workdir, ports),
     }
+    if binaries.victoriametrics is not None:
+        programs["victoriametrics"] = victoriametrics_component(
+            binaries.victoriametrics, workdir / "victoriametrics-data", ports.victoriametrics
+        )
     if binaries.chroma is not None:
         programs["chroma"] = chroma_component(
             binaries.chroma,
@@ -145,13 +151,53 @@ def _collector(binary: Path, config_dir: Path, work: Path, ports: Ports) -> Comp
     )
 
 
-def _jaeger(binary: Path, config_dir: Path, ports: Ports) -> Component:
+def _jaeger(binary: Path, config_dir: Path, work: Path, ports: Ports) -> Component:
+    # Badger's keys and values (jaeger.yaml): traces outlive a restart of the stack.
+    data = {JAEGER_DATA_DIR_ENV: str(work / "jaeger-data")}
     return Component(
         name="jaeger",
         argv=(str(binary), f"--config=file:{config_dir / 'jaeger.yaml'}"),
-        env={"JAEGER_LISTEN_HOST": HOST} | _port_env(ports, prefix="JAEGER_"),
+        env={"JAEGER_LISTEN_HOST": HOST} | data | _port_env(ports, prefix="JAEGER_"),
         health_url=f"http://{HOST}:{ports.jaeger_health}/status",
         ports=_ports_of(ports, "jaeger_"),
+    )
+
+
+JAEGER_DATA_DIR_ENV: Final = "JAEGER_DATA_DIR"
+# VictoriaMetrics keeps samples this long (its -retentionPeriod: a number of
+# months, or with a unit h/d/w/y); VICTORIAMETRICS_RETENTION overrides it.
+VICTORIAMETRICS_RETENTION_ENV: Final = "VICTORIAMETRICS_RETENTION"
+VICTORIAMETRICS_RETENTION: Final = "30d"
+# Its caches are sized from this budget, not from 60 % of the machine's RAM
+# (its default), so a laptop's stack stays small.
+VICTORIAMETRICS_MEMORY: Final = "512MiB"
+
+
+def victoriametrics_component(
+    binary: Path, data_dir: Path, port: int, retention: str | None = None
+) -> Component:
+    """VictoriaMetrics single node: the long-term store Prometheus remote-writes to.
+
+    ``retention`` defaults to ``$VICTORIAMETRICS_RETENTION``, else
+    :data:`VICTORIAMETRICS_RETENTION`. It serves the Prometheus query API
+    (MetricsQL) on the same port, so Grafana or tests query it as they
+    query Prometheus.
+    """
+    retention = retention or os.environ.get(
+        VICTORIAMETRICS_RETENTION_ENV, VICTORIAMETRICS_RETENTION
+    )
+    return Component(
+        name="victoriametrics",
+        argv=(
+            str(binary),
+            f"-storageDataPath={data_dir}",
+            f"-retentionPeriod={retention}",
+            f"-httpListenAddr={HOST}:{port}",
+            f"-memory.allowedBytes={VICTORIAMETRICS_MEMORY}",
+        ),
+        env={},
+        health_url=f"http://{HOST}:{port}/health",
+        ports={"victoriametrics": port},
     )
 
 

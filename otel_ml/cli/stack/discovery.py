@@ -1,8 +1,8 @@
 """Where the stack's programs, configs and working files are.
 
 Programs come from ``OTELCOL_BIN``/``JAEGER_BIN``/``PROMETHEUS_BIN``/
-``ALERTMANAGER_BIN``, else ``PATH``, else the cache that ``make backends``
-fills (``$OTEL_ML_CACHE`` or ``~/.cache/otel-ml``). Chroma's ``chroma`` comes
+``ALERTMANAGER_BIN``/``VICTORIAMETRICS_BIN``, else ``PATH``, else the cache
+that ``make backends`` fills (``$OTEL_ML_CACHE`` or ``~/.cache/otel-ml``). Chroma's ``chroma`` comes
 from ``CHROMA_BIN``, else next to this Python (the venv that has chromadb),
 else ``PATH``; it is optional for the stack and required by the demo.
 """
@@ -42,6 +42,10 @@ BINARY_SPECS: Final[Mapping[str, BinarySpec]] = {
     "jaeger": BinarySpec("JAEGER_BIN", ("jaeger",), "jaeger-*/jaeger"),
     "prometheus": BinarySpec("PROMETHEUS_BIN", ("prometheus",)),
     "alertmanager": BinarySpec("ALERTMANAGER_BIN", ("prometheus-alertmanager", "alertmanager")),
+    # The single-node build scripts/backends.sh caches, keyed by version.
+    "victoriametrics": BinarySpec(
+        "VICTORIAMETRICS_BIN", ("victoria-metrics",), "victoria-metrics-*/victoria-metrics"
+    ),
 }
 
 
@@ -53,12 +57,14 @@ class Binaries:
     alertmanager: Path
     # Optional: the stack runs a Chroma server only where chromadb is installed.
     chroma: Path | None = None
+    # resolve() requires it (BINARY_SPECS); None only in a hand-made Binaries.
+    victoriametrics: Path | None = None
 
     @classmethod
     def resolve(
         cls, environ: Mapping[str, str] = os.environ, config_dir: Path | None = None
     ) -> Binaries:
-        """Find all four programs, or fail naming every missing one at once.
+        """Find every required program, or fail naming every missing one at once.
 
         All at once: on a fresh machine every one is missing, and one error
         per run would take four runs to learn that.

@@ -38,6 +38,7 @@ class Ports:
     prometheus: int = 9090
     alertmanager: int = 9093
     chroma: int = 8100  # not Chroma's own 8000: the demo api's port in docker-compose.yml
+    victoriametrics: int = 8428  # Prometheus remote-writes here (long-term metrics)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Ports:
@@ -93,6 +94,7 @@ PORT_ENV: Final[Mapping[str, str]] = {
     "prometheus": "PROMETHEUS_PORT",
     "alertmanager": "ALERTMANAGER_PORT",
     "chroma": "CHROMA_PORT",
+    "victoriametrics": "VICTORIAMETRICS_PORT",
 }
 
 
@@ -106,6 +108,7 @@ class Urls:
     prometheus: str
     alertmanager: str
     chroma: str
+    victoriametrics: str
 
     @classmethod
     def for_ports(cls, ports: Ports) -> Urls:
@@ -116,6 +119,7 @@ class Urls:
             prometheus=f"http://{HOST}:{ports.prometheus}",
             alertmanager=f"http://{HOST}:{ports.alertmanager}",
             chroma=f"http://{HOST}:{ports.chroma}",
+            victoriametrics=f"http://{HOST}:{ports.victoriametrics}",
         )
 
 

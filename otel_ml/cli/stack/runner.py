@@ -40,14 +40,20 @@ class Stack:
     Start order is Jaeger, collector, Alertmanager, Prometheus (each one's
     downstream first), then Chroma where chromadb is installed (the demo's
     vector database, exporting its traces to the collector); all are
-    launched at once and then awaited together. Stop order is Chroma,
-    Prometheus, collector, Jaeger, Alertmanager, so the collector's last
-    batches still reach a running Jaeger. Each program gets
+    launched at once and then awaited together. VictoriaMetrics starts
+    before Prometheus and stops after it, so Prometheus's last remote-write
+    batches reach it. Stop order is Chroma, Prometheus, VictoriaMetrics,
+    collector, Jaeger, Alertmanager, so the collector's last batches still
+    reach a running Jaeger. Each program gets
     a parent-death signal (Linux), so a SIGKILLed runner orphans nothing.
     """
 
-    START_ORDER: Final = ("jaeger", "otelcol", "alertmanager", "prometheus", "chroma")
-    STOP_ORDER: Final = ("chroma", "prometheus", "otelcol", "jaeger", "alertmanager")
+    START_ORDER: Final = (
+        "jaeger", "victoriametrics", "otelcol", "alertmanager", "prometheus", "chroma"
+    )
+    STOP_ORDER: Final = (
+        "chroma", "prometheus", "victoriametrics", "otelcol", "jaeger", "alertmanager"
+    )
 
     def __init__(
         self,
@@ -78,6 +84,16 @@ class Stack:
     def prometheus_rules_dir(self) -> Path:
         """Rule files here are evaluated after :meth:`reload_prometheus` (or at start)."""
         return self.prometheus_dir / "rules"
+
+    @property
+    def jaeger_dir(self) -> Path:
+        """Jaeger's Badger store (keys/, values/): traces survive a Jaeger restart."""
+        return self.workdir / "jaeger-data"
+
+    @property
+    def victoriametrics_dir(self) -> Path:
+        """VictoriaMetrics' data (-storageDataPath)."""
+        return self.workdir / "victoriametrics-data"
 
     @property
     def chroma_dir(self) -> Path:
@@ -163,6 +179,8 @@ class Stack:
         urls = dataclasses.asdict(self.urls)
         if "chroma" not in programs:
             del urls["chroma"]  # not installed: nothing listens there
+        if "victoriametrics" not in programs:
+            del urls["victoriametrics"]
         return {
             "runner_pid": os.getpid(),
             "ports": self.ports.as_dict(),
