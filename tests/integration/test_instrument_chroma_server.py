@@ -148,6 +148,13 @@ def test_http_client_spans_name_the_server(instrumented: Capture, server: Server
         attributes = instrumented.span(f"{operation} {name}").attributes or {}
         assert attributes[semconv.SERVER_PORT] == server.port
         assert attributes[count] == (3 if operation == "add" else 2)
+    points = instrumented.points(
+        semconv.METRIC_DB_CLIENT_OPERATION_DURATION, {semconv.DB_COLLECTION_NAME: name}
+    )
+    assert sorted(str((p.attributes or {})[semconv.DB_OPERATION_NAME]) for p in points) == [
+        "add", "get", "query"
+    ]
+    assert {(p.attributes or {})[semconv.SERVER_PORT] for p in points} == {server.port}
 
 
 def test_async_http_client_is_instrumented_too(instrumented: Capture, server: Server) -> None:
