@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 from matplotlib.axes import Axes
+from opentelemetry.metrics import Meter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
 from opentelemetry.sdk.resources import Resource
@@ -110,6 +111,18 @@ def assign_regions(
     return regions
 
 
+def inputs(
+    model: Pipeline, reference: Month, current: Month, *, seed: int
+) -> tuple[StrArray, StrArray, IntArray, IntArray]:
+    """Regions (independent in the reference, skewed in ``current``) and predictions."""
+    rng = np.random.default_rng([seed, 1])
+    ref_regions = assign_regions(rng, reference.log_amount_z(), 0.0)
+    cur_regions = assign_regions(rng, current.log_amount_z(), SKEW)
+    ref_pred = model.predict(reference.design()).astype(np.int64)
+    cur_pred = model.predict(current.design()).astype(np.int64)
+    return ref_regions, cur_regions, ref_pred, cur_pred
+
+
 def run_bias(
     model: Pipeline,
     reference: Month,
@@ -120,11 +133,7 @@ def run_bias(
 ) -> BiasResult:
     """Serve ``current`` (a Month 2 drawn like ``reference``) with regions skewed, to a
     group-aware monitor, features included; then the delayed labels arrive."""
-    rng = np.random.default_rng([seed, 1])
-    ref_regions = assign_regions(rng, reference.log_amount_z(), 0.0)
-    cur_regions = assign_regions(rng, current.log_amount_z(), SKEW)
-    ref_pred = model.predict(reference.design()).astype(np.int64)
-    cur_pred = model.predict(current.design()).astype(np.int64)
+    ref_regions, cur_regions, ref_pred, cur_pred = inputs(model, reference, current, seed=seed)
 
     reader = InMemoryMetricReader()
     provider = MeterProvider(
@@ -132,32 +141,53 @@ def run_bias(
         resource=Resource.create({"service.name": "otel-ml-drift-demo"}),
     )
     try:
-        with DriftMonitor(
-            provider.get_meter("otel_ml.drift"),
-            window=len(current),
-            min_samples=100,
-            attributes={semconv.ML_MODEL: "fraud-v3"},
-            group_by=GROUP_BY,
-            disparity_band=DISPARITY_BAND,
+        with build_monitor(
+            provider.get_meter("otel_ml.drift"), reference, ref_regions, ref_pred, features
         ) as monitor:
-            for feature in features:
-                monitor.add_feature(feature, reference.column(feature).tolist())
-            monitor.set_prediction_reference(
-                ref_pred.tolist(), groups=ref_regions.tolist(), labels=reference.fraud.tolist()
-            )
-            for i, record in enumerate(current.records()):
-                monitor.observe(record)
-                monitor.record_prediction(
-                    int(cur_pred[i]), prediction_id=f"bias-{i}", group=str(cur_regions[i])
-                )
+            serve(monitor, current, cur_regions, cur_pred, prefix="bias")
             unlabelled = monitor.compute()
-            for i, fraud in enumerate(current.fraud.tolist()):
+            for i, fraud in enumerate(current.fraud.tolist()):  # the delayed labels arrive
                 monitor.record_label(f"bias-{i}", fraud)
             labelled = monitor.compute()
             metrics = reader.get_metrics_data()
     finally:
         provider.shutdown()
     return BiasResult(ref_regions, cur_regions, ref_pred, cur_pred, unlabelled, labelled, metrics)
+
+
+def build_monitor(
+    meter: Meter,
+    reference: Month,
+    regions: StrArray,
+    predictions: IntArray,
+    features: Sequence[str],
+) -> DriftMonitor:
+    """A group-aware monitor with the reference's features, predictions, regions and labels."""
+    monitor = DriftMonitor(
+        meter,
+        window=len(reference),
+        min_samples=100,
+        attributes={semconv.ML_MODEL: "fraud-v3"},
+        group_by=GROUP_BY,
+        disparity_band=DISPARITY_BAND,
+    )
+    for feature in features:
+        monitor.add_feature(feature, reference.column(feature).tolist())
+    monitor.set_prediction_reference(
+        predictions.tolist(), groups=regions.tolist(), labels=reference.fraud.tolist()
+    )
+    return monitor
+
+
+def serve(
+    monitor: DriftMonitor, month: Month, regions: StrArray, predictions: IntArray, prefix: str
+) -> None:
+    """Each transaction's features, then its prediction with its region (id for the label)."""
+    for i, record in enumerate(month.records()):
+        monitor.observe(record)
+        monitor.record_prediction(
+            int(predictions[i]), prediction_id=f"{prefix}-{i}", group=str(regions[i])
+        )
 
 
 # --- timeline and plot ---------------------------------------------------------------------------
