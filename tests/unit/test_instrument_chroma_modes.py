@@ -221,3 +221,25 @@ def test_chromadbs_own_tracing_is_off_and_adds_no_span(
     assert [span.name for span in otel_capture.spans()] == [
         f"add {made.name}", f"retrieval {made.name}"
     ]
+
+
+def test_chromadb_client_distribution_is_instrumented_too(
+    otel_capture: Capture, ephemeral: ClientAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An HTTP-only app installs `chromadb-client`, which provides the same chromadb module
+    # under another distribution name: no "chromadb" distribution must not stop instrumenting.
+    from importlib.metadata import PackageNotFoundError
+
+    from opentelemetry.instrumentation import dependencies
+
+    real_version = dependencies.version
+
+    def version(name: str) -> str:
+        if name == "chromadb":
+            raise PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(dependencies, "version", version)
+    otel_ml.instrument_chroma()
+    query(collection(ephemeral))
+    assert len(retrievals(otel_capture)) == 1

@@ -90,7 +90,11 @@ class ChromaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Every chromadb client in the process (a singleton, as all instrumentors)."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return ("chromadb >= 1.0",)
+        # None declared: the chromadb module comes from the ``chromadb`` or the
+        # HTTP-only ``chromadb-client`` distribution, and BaseInstrumentor would
+        # refuse to instrument (an error log, no spans) when the one it names is
+        # absent. instrument_chroma() imports the module: that is the check.
+        return ()
 
     def _instrument(self, **kwargs: Any) -> None:
         _registry.set_global(kwargs.get("options") or _registry.Options())
