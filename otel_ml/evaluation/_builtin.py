@@ -131,8 +131,9 @@ class ContextRelevance(_Builtin):
 
     name = "context_relevance"
 
+    # 0.6: tuned on the tuning half of the labelled set (docs/evaluations.md).
     def __init__(self, judge: Any = None, judge_model: str | None = None, *,
-                 threshold: float = 0.5, judge_tenant: str | None = DEFAULT_JUDGE_TENANT,
+                 threshold: float = 0.6, judge_tenant: str | None = DEFAULT_JUDGE_TENANT,
                  judge_timeout: float | None = 30.0) -> None:
         super().__init__(judge, judge_model, judge_tenant, judge_timeout)
         self.threshold = threshold

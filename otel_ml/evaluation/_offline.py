@@ -6,7 +6,10 @@ contexts. A claim is supported when
 1. enough of its content words are in one context document's two best
    matching sentences (``min_overlap``, tuned on the tuning half of the
    labelled set, docs/evaluations.md), and
-2. each of its anchors (numbers, names, codes) appears in the context document
+2. it does not contradict that document: a negation the best-matching
+   sentence lacks (or the reverse), a number read with another unit
+   ("30 weeks" where the context says "30 days"), and
+3. each of its anchors (numbers, names, codes) appears in the context document
    that sentence comes from, next to one of the words it stands next to in the
    claim: "up to 187 buckets" is not supported by "17 buckets ... raised to
    187", and "Block Volumes SLA ... 99.95%" is not supported by an Object
@@ -36,6 +39,15 @@ _ABSTENTION: Final = re.compile(
     re.IGNORECASE,
 )
 
+# A claim that negates what its best-matching context sentence asserts (or the
+# other way round) is not supported by it, whatever the word overlap.
+_NEGATION: Final = re.compile(r"\b(?:not|never|no|cannot|none)\b|n't\b", re.IGNORECASE)
+# Units a number is read with: "30 days" is not "30 weeks".
+_UNITS: Final = frozenset((
+    "second", "minut", "hour", "day", "week", "month", "year", "ms", "gb", "tb", "mb",
+    "kb", "request", "percent",
+))
+
 # Tuned on the tuning half only (scripts/eval_labelled_set.py --tune).
 DEFAULT_MIN_OVERLAP = 0.6
 
@@ -54,18 +66,23 @@ class ClaimCheck:
     overlap: float
     missing_anchors: tuple[str, ...]
     supported: bool
+    contradicted: bool = False  # negation or unit differs from the context
 
     @property
     def reason(self) -> str | None:
         if self.supported:
             return None
-        return "changed or unknown number/name" if self.missing_anchors else "low word overlap"
+        if self.missing_anchors:
+            return "changed or unknown number/name"
+        return "negation or unit differs" if self.contradicted else "low word overlap"
 
 
 @dataclass(frozen=True)
 class _Context:
     document: _Document
     sentences: tuple[frozenset[str], ...]
+    negated: tuple[bool, ...]
+    units: dict[str, frozenset[str]]  # number -> the unit words that follow it
 
 
 def _contexts(contexts: Sequence[str]) -> list[_Context]:
@@ -74,13 +91,39 @@ def _contexts(contexts: Sequence[str]) -> list[_Context]:
         words: set[str] = set()
         bigrams: set[tuple[str, str]] = set()
         parts: list[frozenset[str]] = []
+        negated: list[bool] = []
+        units: dict[str, set[str]] = {}
         for sentence in sentences([context]):
             tokens = analyse(sentence)
             parts.append(frozenset(tokens.words))
+            negated.append(bool(_NEGATION.search(sentence)))
             words.update(tokens.words)
             bigrams.update(tokens.bigrams)
-        found.append(_Context(_Document(frozenset(words), frozenset(bigrams)), tuple(parts)))
+            for number, unit in _number_units(tokens):
+                units.setdefault(number, set()).add(unit)
+        found.append(_Context(_Document(frozenset(words), frozenset(bigrams)), tuple(parts),
+                              tuple(negated), {k: frozenset(v) for k, v in units.items()}))
     return found
+
+
+def _number_units(tokens: Tokens) -> list[tuple[str, str]]:
+    words = tokens.words
+    return [(word, words[i + 1]) for i, word in enumerate(words[:-1])
+            if word[:1].isdigit() and words[i + 1] in _UNITS]
+
+
+def _unit_changed(claim: Tokens, context: _Context) -> bool:
+    """A number the context reads with one unit, the claim with another."""
+    return any(unit not in context.units[number]
+               for number, unit in _number_units(claim) if number in context.units)
+
+
+def _polarity_flipped(claim: str, tokens: Tokens, context: _Context) -> bool:
+    """Whether the claim and the context sentences it overlaps most disagree on negation."""
+    ranked = sorted(range(len(context.sentences)),
+                    key=lambda i: overlap(tokens.words, context.sentences[i]), reverse=True)
+    negated = bool(_NEGATION.search(claim))
+    return bool(ranked) and all(context.negated[i] != negated for i in ranked[:1])
 
 
 def _coverage(claim: Tokens, context: _Context) -> float:
@@ -119,11 +162,15 @@ def check_claims(
             if score > best:
                 best, where = score, index
         missing: tuple[str, ...] = tuple(sorted(tokens.anchors))
+        contradicted = False
         if where >= 0:
+            context = parsed[where]
             missing = tuple(a for a in sorted(tokens.anchors)
-                            if not _anchor_supported(a, tokens, parsed[where].document))
-        supported = best >= min_overlap and not missing
-        checks.append(ClaimCheck(claim, best, missing, supported))
+                            if not _anchor_supported(a, tokens, context.document))
+            contradicted = (_polarity_flipped(claim, tokens, context)
+                            or _unit_changed(tokens, context))
+        supported = best >= min_overlap and not missing and not contradicted
+        checks.append(ClaimCheck(claim, best, missing, supported, contradicted))
     return checks
 
 
