@@ -541,6 +541,12 @@ def test_the_sdk_names_are_the_documented_ones() -> None:
         "ml_data_schema_violations_total",
         "ml_prediction_positive_rate",
         "ml_model_accuracy",
+        "ml_group_positive_rate",
+        "ml_group_reference_positive_rate",
+        "ml_group_true_positive_rate",
+        "ml_fairness_disparity",
+        "ml_fairness_reference_disparity",
+        "ml_fairness_disparity_band",
     } <= emitted
     assert not {name for name in emitted if name != name.lower()}, "uppercase unit suffix"
     assert span_metrics_series() == {
@@ -556,6 +562,7 @@ def test_own_attributes_are_namespaced_labels() -> None:
     assert {
         "ml_model_name", "ml_prediction_label", "rag_feedback_kind", "ml_feature_name",
         "ml_drift_method", "ml_data_schema_violation_kind", "tenant_id",
+        "ml_group_attribute", "ml_group_value", "ml_fairness_measure",
     } <= labels
     assert not {"model", "prediction", "kind", "feature", "method"} & labels
 
