@@ -26,6 +26,7 @@ from otel_ml.cli.stack.discovery import default_workdir, find_config_dir
 from otel_ml.cli.stack.errors import StackError
 from otel_ml.cli.stack.ports import Ports
 from otel_ml.cli.stack.runner import Stack, stderr_progress
+from otel_ml.cli.stack.scale import TOPOLOGIES, Topology
 from otel_ml.cli.stack.state import (
     STATE_FILE,
     alive,
@@ -58,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for health (default 60)"
     )
+    parser.add_argument(
+        "--topology", choices=TOPOLOGIES, default="default",
+        help="default: one collector; scale: 2 gateways and 2 tail-sampling collectors "
+        "(collector-config/scale/, docs/scale-out.md)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,8 +93,10 @@ def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
 
 def _up(workdir: Path, args: argparse.Namespace) -> int:
     refuse_if_running(workdir)
-    stack = Stack(workdir, ports=Ports.from_env(), config_dir=args.config_dir,
-                  startup_timeout=args.timeout)
+    ports = Ports.from_env()
+    topology = Topology.scale(ports) if getattr(args, "topology", "default") == "scale" else None
+    stack = Stack(workdir, ports=ports, config_dir=args.config_dir,
+                  startup_timeout=args.timeout, topology=topology)
     signals = (signal.SIGTERM, signal.SIGHUP)
     previous = {s: signal.signal(s, _raise_shutdown) for s in signals}
     state_file = workdir / STATE_FILE
@@ -138,6 +146,8 @@ def _print_ready(stack: Stack) -> None:
         + (f"  Chroma        {urls.chroma}  (its traces go to the collector)\n"
            if stack.binaries.chroma is not None else
            "  Chroma        not started: chromadb is not installed (see `make demo`)\n")
+        + "".join(f"  {m.name:<13} OTLP {m.otlp_http} / grpc {m.otlp_grpc}\n"
+                  for m in (stack.topology.members if stack.topology else ()))
         + f"  logs          {stack.workdir / 'logs'}\n"
         "Ctrl-C (or `otel-ml stack down`) stops it.",
         flush=True,
@@ -152,7 +162,8 @@ def _up_detached(workdir: Path, args: argparse.Namespace) -> int:
     config_dir = find_config_dir(args.config_dir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "otel_ml.cli.stack", "up", "--workdir", str(workdir),
-            "--timeout", str(args.timeout), "--config-dir", str(config_dir)]
+            "--timeout", str(args.timeout), "--config-dir", str(config_dir),
+            "--topology", getattr(args, "topology", "default")]
     runner_log = workdir / "logs" / "runner.log"
     runner_log.parent.mkdir(parents=True, exist_ok=True)
     (workdir / STATE_FILE).unlink(missing_ok=True)

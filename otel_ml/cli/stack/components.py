@@ -20,6 +20,7 @@ from typing import Final
 
 from otel_ml.cli.stack.discovery import Binaries
 from otel_ml.cli.stack.ports import HOST, PORT_ENV, Ports
+from otel_ml.cli.stack.scale import Member, Topology, config_files
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,25 @@ class Component:
 
 
 def components(
-    binaries: Binaries, config_dir: Path, workdir: Path, prometheus_dir: Path, ports: Ports
+    binaries: Binaries, config_dir: Path, workdir: Path, prometheus_dir: Path, ports: Ports,
+    topology: Topology | None = None,
 ) -> dict[str, Component]:
-    """The programs, by name: the backends, and Chroma where it is installed."""
+    """The programs, by name: the backends, and Chroma where it is installed.
+
+    With a scale ``topology``, its gateways and samplers replace the one collector.
+    """
     programs = {
         "jaeger": _jaeger(binaries.jaeger, config_dir, workdir, ports),
         "otelcol": _collector(binaries.otelcol, config_dir, workdir, ports),
         "alertmanager": _alertmanager(binaries.alertmanager, config_dir, workdir, ports),
         "prometheus": _prometheus(binaries.prometheus, prometheus_dir, workdir, ports),
     }
+    if topology is not None:
+        del programs["otelcol"]
+        for member in topology.members:
+            programs[member.name] = _tier_member(
+                binaries.otelcol, config_dir, workdir, ports, topology, member
+            )
     if binaries.victoriametrics is not None:
         programs["victoriametrics"] = victoriametrics_component(
             binaries.victoriametrics, workdir / "victoriametrics-data", ports.victoriametrics
@@ -148,6 +159,25 @@ def _collector(binary: Path, config_dir: Path, work: Path, ports: Ports) -> Comp
         env=env,
         health_url=f"http://{HOST}:{ports.collector_health}/",
         ports=_ports_of(ports, "otlp_", "collector_"),
+    )
+
+
+def _tier_member(
+    binary: Path, config_dir: Path, work: Path, ports: Ports, topology: Topology, member: Member
+) -> Component:
+    """One gateway or sampler: the collector binary with otelcol.yaml + its tier's file."""
+    env = {
+        "OTELCOL_HOST": HOST,
+        # One disk queue per member: two collectors never share a bbolt file.
+        "OTELCOL_STORAGE_DIR": str(work / "otelcol-storage" / member.name),
+        "JAEGER_OTLP_ENDPOINT": f"{HOST}:{ports.jaeger_otlp_grpc}",
+    } | topology.environment(member)
+    return Component(
+        name=member.name,
+        argv=(str(binary), *(f"--config=file:{f}" for f in config_files(config_dir, member))),
+        env=env,
+        health_url=member.health_url,
+        ports={f"{member.name} {name}": port for name, port in member.ports.items()},
     )
 
 

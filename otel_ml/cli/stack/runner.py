@@ -20,6 +20,7 @@ from otel_ml.cli.stack.components import (
 from otel_ml.cli.stack.discovery import Binaries, find_config_dir
 from otel_ml.cli.stack.errors import StackError
 from otel_ml.cli.stack.ports import Ports, Urls, busy_ports
+from otel_ml.cli.stack.scale import Topology, write_prometheus_targets
 from otel_ml.cli.supervisor import (
     ProcessSpec,
     Progress,
@@ -63,6 +64,7 @@ class Stack:
         binaries: Binaries | None = None,
         config_dir: Path | None = None,
         startup_timeout: float = 60.0,
+        topology: Topology | None = None,
         stop_timeout: float = 10.0,
         progress: Progress = stderr_progress,
     ) -> None:
@@ -71,6 +73,9 @@ class Stack:
         self.config_dir = find_config_dir(config_dir).resolve()
         self.binaries = binaries or Binaries.resolve(config_dir=self.config_dir)
         self.urls = Urls.for_ports(self.ports)
+        # None: the one collector (otelcol.yaml). A scale topology runs its
+        # gateways and samplers instead (collector-config/scale/).
+        self.topology = topology
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self._supervisor = Supervisor(progress=progress)
@@ -109,7 +114,8 @@ class Stack:
 
     def components(self) -> dict[str, Component]:
         return components(
-            self.binaries, self.config_dir, self.workdir, self.prometheus_dir, self.ports
+            self.binaries, self.config_dir, self.workdir, self.prometheus_dir, self.ports,
+            topology=self.topology,
         )
 
     # -- lifecycle --
@@ -126,10 +132,15 @@ class Stack:
             )
         self.workdir.mkdir(parents=True, exist_ok=True)
         materialize_prometheus(self.config_dir, self.prometheus_dir, self.ports)
+        if self.topology is not None:
+            write_prometheus_targets(self.prometheus_dir, self.topology)
         if "chroma" in programs:
             write_chroma_config(self.workdir / "chroma.yaml", self.chroma_dir, self.ports.chroma)
         try:
-            for name in self.START_ORDER:
+            order: tuple[str, ...] = self.START_ORDER
+            if self.topology is not None:
+                order = self.topology.start_order(order)
+            for name in order:
                 if name in programs:
                     self._supervisor.spawn(self._spec(programs[name]))
             self._supervisor.await_healthy(self.startup_timeout)
@@ -152,7 +163,21 @@ class Stack:
 
     def stop(self) -> None:
         """Stop every started program, in order; safe to call twice."""
-        self._supervisor.stop([(name,) for name in self.STOP_ORDER], self.stop_timeout)
+        stages: tuple[tuple[str, ...], ...] = tuple((name,) for name in self.STOP_ORDER)
+        if self.topology is not None:
+            stages = self.topology.stop_stages(self.STOP_ORDER)
+        self._supervisor.stop(stages, self.stop_timeout)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one program, as an OOM kill or a lost node would (failure tests)."""
+        child = self._supervisor.children.pop(name)
+        child.process.kill()
+        child.process.wait()
+
+    def restart(self, name: str) -> None:
+        """Start a killed program again, with the same command line and data directory."""
+        self._supervisor.spawn(self._spec(self.components()[name]))
+        self._supervisor.await_healthy(self.startup_timeout)
 
     def exited(self) -> dict[str, int]:
         """Programs that died since start, with their exit codes."""
