@@ -20,7 +20,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
@@ -44,6 +44,9 @@ DEFAULT_COLLECTION: Final = "docs"
 DEFAULT_TIMEOUT_S: Final = 5.0
 DEFAULT_WAIT_S: Final = 60.0
 CONNECT_TIMEOUT_S: Final = 2.0
+# The start-up load sends the whole corpus (288 x 4096 floats, ~12 MB of JSON) in one
+# upsert: on a busy machine that takes seconds, far past a search's timeout.
+LOAD_TIMEOUT_S: Final = 120.0
 SPACE: Final = "cosine"
 # Collection metadata: which corpus and encoder the stored vectors come from.
 FINGERPRINT_KEY: Final = "demo_rag.corpus_sha256"
@@ -210,20 +213,32 @@ class ChromaStore:
     """The corpus in Chroma, and the encoder that embeds questions like its documents."""
 
     def __init__(
-        self, client: ClientAPI, collection: Collection, index: VectorIndex, documents: int
+        self, client: ClientAPI, collection: Collection, index: VectorIndex, documents: int,
+        written: int = 0,
     ) -> None:
         self.client = client
         self.collection = collection
         self.index = index
         self.documents = documents  # in the collection at start-up
+        self.written = written  # by the load at start-up: 0 when it was already there
 
     @classmethod
-    def open(cls, settings: ChromaSettings, documents: Sequence[Document] | None = None,
-             ) -> ChromaStore:
-        """Connect, and load ``documents`` (default: the bundled corpus) unless told not to."""
+    def open(
+        cls,
+        settings: ChromaSettings,
+        documents: Sequence[Document] | None = None,
+        on_client: Callable[[ClientAPI], None] | None = None,
+    ) -> ChromaStore:
+        """Connect, and load ``documents`` (default: the bundled corpus) unless told not to.
+
+        ``on_client`` sees the client before any collection call (to instrument it).
+        """
         documents = list(documents if documents is not None else corpus.load())
         index = VectorIndex(documents)  # the IDF is fitted on the corpus, as before
         client = connect(settings)
+        set_timeout(client, max(settings.timeout_s, LOAD_TIMEOUT_S))
+        if on_client is not None:
+            on_client(client)
         collection = open_collection(client, settings.collection)
         started = time.perf_counter()
         written = 0
@@ -232,10 +247,11 @@ class ChromaStore:
                 collection, documents, index.vectors, client.get_max_batch_size()
             )
         stored = collection.count()
+        set_timeout(client, settings.timeout_s)  # from now on: searches
         logger.info("corpus in Chroma", extra={
             "collection": settings.collection, "written": written, "documents": stored,
             "seconds": round(time.perf_counter() - started, 3)})
-        return cls(client, collection, index, stored)
+        return cls(client, collection, index, stored, written)
 
     def embed(self, text: str) -> Vector:
         return self.index.embed(text)

@@ -1,4 +1,5 @@
-"""Start the three demo services as real processes, and stop them without orphans.
+"""Start the demo's Chroma server and its three services as real processes, and stop
+them without orphans.
 
 Usage::
 
@@ -10,6 +11,10 @@ Usage::
 
 Each service runs as ``python -m demo_rag.<name>`` in its own process group, on a
 socket the launcher bound to a free localhost port and passed down (no port race).
+The vector database is a Chroma server (``chroma run``, from the chromadb package
+installed next to this Python, or ``$CHROMA_BIN``) on a free port with its data in
+``out_dir/chroma`` (or a temporary folder), unless ``chroma_url`` names a running
+one (``otel-ml stack`` starts one); the retrieval service loads the corpus into it.
 ``launch`` returns once every ``/healthz`` answers. On exit, normal or not (an
 exception, Ctrl-C), every service gets SIGTERM, so it drains requests and flushes its
 telemetry, then SIGKILL after ``stop_timeout``. The services also watch the launcher's
@@ -27,6 +32,7 @@ import secrets
 import socket
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +41,17 @@ from typing import Final
 import demo_rag
 import otel_ml
 from demo_rag import tenants as tenants_config
+from demo_rag.chroma_store import CHROMA_URL_ENV
 from demo_rag.service import PARENT_PID_ENV
+from otel_ml.cli.stack.components import chroma_component, write_chroma_config
+from otel_ml.cli.stack.discovery import require_chroma
+from otel_ml.cli.stack.errors import StackError
 from otel_ml.cli.supervisor import Child, ProcessSpec, StartupError, Supervisor
 
 SERVICES: Final = ("vectordb", "llm", "api")  # start order; api depends on the other two
 # The api stops first: while it drains its in-flight answers, vectordb and llm
-# are still there to finish them.
-STOP_STAGES: Final = (("api",), ("vectordb", "llm"))
+# are still there to finish them; Chroma last, once nothing queries it.
+STOP_STAGES: Final = (("api",), ("vectordb", "llm"), ("chroma",))
 DEFAULT_TENANTS: Final = ("acme", "globex", "initech")
 # Variables that would send a child's telemetry elsewhere than asked.
 _DESTINATION_VARS: Final = (
@@ -69,6 +79,7 @@ class Services:
     api_keys: Mapping[str, str]
     log_dir: Path
     pids: Mapping[str, int] = field(default_factory=dict)
+    chroma: str = ""  # the Chroma server's base URL
 
     def log(self, service: str) -> Path:
         """Path of a service's JSON log (stdout and stderr)."""
@@ -83,16 +94,23 @@ def launch(
     tenants: Sequence[str] = DEFAULT_TENANTS,
     env: Mapping[str, str] | None = None,
     log_dir: Path | None = None,
-    startup_timeout: float = 30.0,
+    startup_timeout: float = 90.0,  # Chroma and the corpus load come first; CI is slow
     stop_timeout: float = 15.0,
+    chroma_url: str | None = None,
+    chroma_otlp_endpoint: str | None = None,
 ) -> Iterator[Services]:
-    """Run vectordb, llm and api until the ``with`` block exits.
+    """Run Chroma, vectordb, llm and api until the ``with`` block exits.
 
     Exactly one of ``out_dir`` (OTLP JSON lines, the embedded default) and
     ``otlp_endpoint`` (a collector) must be given. ``tenants`` get fresh random API
     keys. ``env`` adds variables for every service (``LLM_SIM_*``, ``LLM_BASE_URL``,
     ``OTEL_METRIC_EXPORT_INTERVAL`` ...). Logs go to ``log_dir``, by default
     ``out_dir/logs`` or a temporary folder removed on exit.
+
+    ``chroma_url``: use that Chroma server instead of starting one.
+    ``chroma_otlp_endpoint``: an OTLP/gRPC endpoint for the started Chroma's own
+    traces (its exporter speaks gRPC only); by default ``otlp_endpoint`` when
+    ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``, else none (with files, nothing takes them).
     """
     if (out_dir is None) == (otlp_endpoint is None):
         raise ValueError("give exactly one of out_dir and otlp_endpoint")
@@ -109,9 +127,14 @@ def launch(
         for sock in sockets.values():
             stack.callback(sock.close)  # the children keep their own copies
         urls = {name: _url(sock) for name, sock in sockets.items()}
-        base_env = _child_env(out_dir, otlp_endpoint, env, tenants_file, urls)
         supervisor = Supervisor(on_killed=_warn_killed)
         stack.callback(supervisor.stop, STOP_STAGES, stop_timeout)
+        if chroma_url is None:
+            grpc = chroma_otlp_endpoint or _grpc_endpoint(otlp_endpoint)
+            data = out_dir / "chroma" if out_dir is not None else scratch / "chroma"
+            chroma_url = _spawn_chroma(supervisor, scratch, data, logs, grpc)
+        urls["chroma"] = chroma_url.rstrip("/")
+        base_env = _child_env(out_dir, otlp_endpoint, env, tenants_file, urls)
         for name in SERVICES:
             supervisor.spawn(_service(name, sockets[name], base_env, logs, urls[name]))
             sockets[name].close()
@@ -121,8 +144,43 @@ def launch(
             raise LaunchError(str(exc)) from None
         yield Services(
             api=urls["api"], vectordb=urls["vectordb"], llm=urls["llm"], api_keys=api_keys,
-            log_dir=logs, pids=supervisor.pids,
+            log_dir=logs, pids=supervisor.pids, chroma=urls["chroma"],
         )
+
+
+def _spawn_chroma(
+    supervisor: Supervisor, scratch: Path, data: Path, logs: Path, otlp_grpc: str | None
+) -> str:
+    """Start ``chroma run`` on a free port; returns its URL. Awaited with the services."""
+    try:
+        binary = require_chroma()
+    except StackError as exc:
+        raise LaunchError(str(exc)) from None
+    port = _free_port()
+    config = write_chroma_config(scratch / "chroma.yaml", data.resolve(), port)
+    component = chroma_component(binary, config, port, otlp_grpc_endpoint=otlp_grpc)
+    supervisor.spawn(ProcessSpec(
+        "chroma", component.argv, env=component.environment(os.environ),
+        log=logs / "chroma.log", health_url=component.health_url,
+        # Chroma does not watch the launcher's pid as the services do: the kernel
+        # stops it if the launching thread dies, when that thread lives as long
+        # as the process (the main one); see ProcessSpec.die_with_parent.
+        die_with_parent=threading.current_thread() is threading.main_thread(),
+    ))
+    return f"http://127.0.0.1:{port}"
+
+
+def _grpc_endpoint(otlp_endpoint: str | None) -> str | None:
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    return otlp_endpoint if otlp_endpoint and protocol == "grpc" else None
+
+
+def _free_port() -> int:
+    # Chroma binds its own port (it cannot inherit a socket): a small window in
+    # which another process could take it, reported by the health check's log tail.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _listen() -> socket.socket:
@@ -160,6 +218,7 @@ def _child_env(
     env[PARENT_PID_ENV] = str(os.getpid())
     env["VECTORDB_URL"] = urls["vectordb"]
     env["LLM_URL"] = urls["llm"]
+    env[CHROMA_URL_ENV] = urls["chroma"]
     env[tenants_config.TENANTS_FILE_ENV] = str(tenants_file)
     env.update(extra or {})
     return env

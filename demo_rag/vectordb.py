@@ -1,32 +1,46 @@
-"""rag-vectordb: cosine search over the bundled corpus.
+"""rag-vectordb: the retrieval service, between the api and the Chroma server.
 
 ``POST /search {query, top_k}`` -> ``{hits: [{id, score, title, text}], model}``.
 
-The search is wrapped in an otel-ml ``retrieval docs`` span (document count, score
-max/min/mean, and the retrieval metrics); the query embedding gets its own
-``embeddings`` span so a slow encoder would show up separately from the scan. The
-tenant arrives in W3C baggage from the api service and lands on both spans.
+The question is embedded here (its own ``embeddings`` span, so a slow encoder shows
+apart from the database) and searched in Chroma with one ``Collection.query``
+through a ``chromadb.HttpClient`` instrumented by ``otel_ml.instrument_chroma``:
+that call is the ``retrieval docs`` client span (document count, score
+max/min/mean, the retrieval metrics, ``db.*`` attributes), with the HTTP request
+to Chroma under it. The tenant arrives in W3C baggage from the api and lands on
+every span.
+
+Chroma down, unreachable or slower than ``DEMO_RAG_CHROMA_TIMEOUT_S`` gives a 503
+(the spans marked as errors), never a hang. The corpus is loaded into the
+collection at start-up (:mod:`demo_rag.chroma_store`); ``/healthz`` answers 503
+until that is done, and then 200 with the number of documents.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
 from typing import Final
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, Field
 
 import otel_ml
-from demo_rag import corpus
-from demo_rag.embeddings import MODEL_NAME, VectorIndex
+from demo_rag.chroma_store import ChromaSettings, ChromaStore, ChromaUnavailable
+from demo_rag.embeddings import MODEL_NAME
 from demo_rag.service import new_app, serve
 from otel_ml import semconv
 
 SERVICE_NAME: Final = "rag-vectordb"
-DATA_SOURCE: Final = "docs"
+STARTUP_SPAN: Final = "vectordb start-up"
 MAX_TOP_K: Final = 50
 # A query is at most 4000 characters: 64 KiB leaves room for any JSON escaping of it.
 MAX_BODY_BYTES: Final = 64 * 1024
+
+logger = logging.getLogger(__name__)
 
 
 class SearchRequest(BaseModel):
@@ -46,29 +60,84 @@ class SearchResponse(BaseModel):
     model: str
 
 
-def create_app(telemetry: otel_ml.Telemetry, index: VectorIndex | None = None) -> FastAPI:
-    """The vectordb app; ``index`` defaults to the bundled corpus."""
-    index = index if index is not None else VectorIndex(corpus.load())
-    app = new_app(SERVICE_NAME, MAX_BODY_BYTES)
+def open_store(telemetry: otel_ml.Telemetry) -> ChromaStore:
+    """The store from the environment (``CHROMA_URL``...), its client instrumented.
 
+    One ``vectordb start-up`` trace holds the connection and the corpus load (an
+    ``upsert`` span per batch when the collection needed it), rather than a
+    one-span trace per HTTP request to Chroma.
+    """
+    with telemetry.tracer.start_as_current_span(STARTUP_SPAN, kind=SpanKind.INTERNAL):
+        return ChromaStore.open(
+            ChromaSettings.from_env(), on_client=lambda c: otel_ml.instrument_chroma(c, telemetry)
+        )
+
+
+class _Opening:
+    """The store, opened in a thread at start-up: the service answers at once (bad
+    requests get their 4xx, /healthz a 503) and is healthy once the corpus is in."""
+
+    def __init__(self) -> None:
+        self.store: ChromaStore | None = None
+        self.error: str = "still connecting to Chroma and loading the corpus"
+
+    def start(self, factory: Callable[[otel_ml.Telemetry], ChromaStore],
+              telemetry: otel_ml.Telemetry) -> None:
+        def run() -> None:
+            try:
+                self.store = factory(telemetry)
+            except Exception as exc:  # reported by /healthz and the log, not fatal
+                self.error = f"cannot open the vector database: {exc}"
+                logger.exception("cannot open the vector database")
+        # A daemon: a start-up still waiting for Chroma never delays a shutdown.
+        threading.Thread(target=run, name="open-chroma", daemon=True).start()
+
+    def get(self) -> ChromaStore:
+        if self.store is None:
+            raise HTTPException(503, self.error)
+        return self.store
+
+
+def create_app(
+    telemetry: otel_ml.Telemetry,
+    store_factory: Callable[[otel_ml.Telemetry], ChromaStore] = open_store,
+) -> FastAPI:
+    """The retrieval app; the store opens in the background from start-up."""
+    opening = _Opening()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opening.start(store_factory, telemetry)
+        yield
+
+    app = new_app(SERVICE_NAME, MAX_BODY_BYTES, lifespan=lifespan)
+    store = opening.get
+
+    # Not a Chroma call per poll: its HTTP request would be an untraced-parent span
+    # (a one-span trace) every few seconds under docker compose's health check.
     @app.get("/healthz")
-    async def healthz() -> dict[str, object]:
-        return {"status": "ok", "service": SERVICE_NAME, "documents": len(index)}
+    def healthz() -> dict[str, object]:
+        return {"status": "ok", "service": SERVICE_NAME, "documents": store().documents}
 
+    # Sync: chromadb's HttpClient blocks, so FastAPI runs this in its thread pool
+    # (with the request's OpenTelemetry context).
     @app.post("/search")
-    async def search(request: SearchRequest) -> SearchResponse:
-        with telemetry.retrieval(DATA_SOURCE, query=request.query, top_k=request.top_k) as r:
-            with telemetry.tracer.start_as_current_span(
-                f"{semconv.OP_EMBEDDINGS} {MODEL_NAME}",
-                kind=SpanKind.INTERNAL,
-                attributes={
-                    semconv.GEN_AI_OPERATION_NAME: semconv.OP_EMBEDDINGS,
-                    semconv.GEN_AI_REQUEST_MODEL: MODEL_NAME,
-                },
-            ):
-                vector = index.embed(request.query)
-            hits = index.search_vector(vector, request.top_k)
-            r.record(hits)
+    def search(request: SearchRequest) -> SearchResponse:
+        db = store()
+        with telemetry.tracer.start_as_current_span(
+            f"{semconv.OP_EMBEDDINGS} {MODEL_NAME}",
+            kind=SpanKind.INTERNAL,
+            attributes={
+                semconv.GEN_AI_OPERATION_NAME: semconv.OP_EMBEDDINGS,
+                semconv.GEN_AI_REQUEST_MODEL: MODEL_NAME,
+            },
+        ):
+            vector = db.embed(request.query)
+        try:
+            hits = db.search_vector(vector, request.top_k)
+        except ChromaUnavailable as exc:
+            logger.warning("vector database unavailable", extra={"error": str(exc)})
+            raise HTTPException(503, f"vector database unavailable: {exc}") from exc
         return SearchResponse(
             hits=[SearchHit(id=h.id, score=h.score, title=h.title, text=h.text) for h in hits],
             model=MODEL_NAME,
