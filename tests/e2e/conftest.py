@@ -96,11 +96,17 @@ def alertmanager(stack: Stack, http: httpx.Client) -> Alertmanager:
 
 @pytest.fixture(scope="session")
 def services(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    # The demo's vector database is the stack's Chroma server, which exports its
+    # own traces to the stack's collector (tests/e2e/test_e2e_chroma.py).
+    if "chroma" not in stack.pids:
+        pytest.fail("the stack runs no Chroma server: install chromadb into this venv "
+                    "(pip install -e ./demo_rag) or set CHROMA_BIN", pytrace=False)
     with launch(
         otlp_endpoint=stack.urls.otlp_http,
         tenants=TENANTS,
         env=DEMO_ENV,
         log_dir=tmp_path_factory.mktemp("demo-logs"),
+        chroma_url=stack.urls.chroma,
     ) as running:
         yield running
 
