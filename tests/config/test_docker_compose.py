@@ -231,3 +231,27 @@ def test_demo_image_builds_from_the_dockerfile(services: dict[str, Any]) -> None
     assert re.search(r"^USER (?!root|0\b)", dockerfile, re.MULTILINE), "runs as root"
     for name in ("api", "vectordb", "llm"):
         assert services[name]["build"] == {"context": ".", "dockerfile": "Dockerfile"}
+
+
+def test_chroma_is_the_version_the_tests_run_and_exports_to_the_collector(
+    services: dict[str, Any],
+) -> None:
+    from importlib.metadata import version
+
+    chroma = services["chroma"]
+    installed = version("chromadb")
+    assert chroma["image"] == f"chromadb/chroma:{installed}"
+    demo = (REPO / "demo_rag" / "pyproject.toml").read_text("utf-8")
+    (pin,) = re.findall(r'"chromadb>=([\d.]+),<[\d.]+"', demo)
+    assert pin == installed, "docker-compose.yml, the demo's pin and the venv agree"
+    env = chroma["environment"]
+    assert env["CHROMA_OPEN_TELEMETRY__ENDPOINT"] == (
+        f"http://otelcol:{COLLECTOR_PORTS['OTELCOL_OTLP_GRPC_PORT']}"
+    )
+    assert env["ANONYMIZED_TELEMETRY"] == "False"
+    assert chroma["volumes"] == ["chroma-data:/data"]  # the image's persist_path
+    assert "ports" not in chroma  # only the retrieval service talks to it
+    vectordb = services["vectordb"]
+    assert vectordb["environment"]["CHROMA_URL"] == "http://chroma:8000"
+    assert vectordb["depends_on"]["chroma"]["condition"] == "service_healthy"
+    assert "8000" in " ".join(chroma["healthcheck"]["test"])
