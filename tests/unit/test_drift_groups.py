@@ -263,3 +263,16 @@ def test_group_values_are_canonical_strings(monitor: DriftMonitor) -> None:
 def test_reference_length_mismatch_is_a_setup_error(monitor: DriftMonitor) -> None:
     with pytest.raises(ValueError, match="same length"):
         monitor.set_prediction_reference([1, 0, 1], groups=["a", "b"])
+
+
+def test_the_group_window_is_bounded(provider: MeterProvider) -> None:
+    with DriftMonitor(
+        provider.get_meter("bounded"), window=100, min_samples=MIN, group_by="region"
+    ) as bounded:
+        serve(bounded, {"north": block(0, 5000)})
+        serve(bounded, {"south": block(60, 60), "east": block(0, 40)})
+        fairness = bounded.compute().fairness
+    assert fairness is not None
+    # Only the last 100 grouped predictions count: north has left the window entirely.
+    assert {name: stats.n for name, stats in fairness.groups.items()} == {"south": 60, "east": 40}
+    assert fairness.disparity[DEMOGRAPHIC_PARITY_DIFFERENCE] == 1.0
