@@ -33,6 +33,7 @@ from otel_ml.evaluation._judge import (
 )
 from otel_ml.evaluation._runner import Evaluations
 from otel_ml.evaluation._types import (
+    ABSTAINED,
     IRRELEVANT,
     RELEVANT,
     SUPPORTED,
@@ -43,6 +44,7 @@ from otel_ml.evaluation._types import (
 )
 
 __all__ = [
+    "ABSTAINED",
     "DEFAULT_JUDGE_TENANT",
     "ERROR_INVALID_REPLY",
     "ERROR_OUT_OF_RANGE",

@@ -13,10 +13,12 @@ from typing import Any, Final
 from otel_ml.evaluation._judge import DEFAULT_JUDGE_TENANT, Judge, Rubric
 from otel_ml.evaluation._offline import (
     DEFAULT_MIN_OVERLAP,
+    abstains,
     groundedness_score,
     question_overlap,
 )
 from otel_ml.evaluation._types import (
+    ABSTAINED,
     IRRELEVANT,
     RELEVANT,
     SUPPORTED,
@@ -74,7 +76,11 @@ class Groundedness(_Builtin):
     """Is every claim of the answer supported by the retrieved contexts?
 
     Score: share of supported claims; label ``supported`` when all are,
-    ``unsupported`` otherwise (a hallucination).
+    ``unsupported`` otherwise (a hallucination). An answer that only says the
+    context does not hold the answer (offline mode) is ``abstained`` with score
+    0: nothing it says is wrong, and nothing it says is grounded either, so
+    groundedness still falls when retrieval stops finding answers, while the
+    hallucination rate (the ``unsupported`` share) does not count it.
     """
 
     name = "groundedness"
@@ -89,6 +95,12 @@ class Groundedness(_Builtin):
 
     def _offline(self, data: EvaluationInput) -> EvaluationResult:
         score, checks = groundedness_score(data.answer, data.contexts, self.min_overlap)
+        if not checks and abstains(data.answer):
+            return EvaluationResult(
+                name=self.name, score=0.0, label=ABSTAINED,
+                explanation="the answer abstains: no claim to check",
+                details={CONTENT_FREE: True, "unsupported_claims": []},
+            )
         failed = [c for c in checks if not c.supported]
         reasons = sorted({c.reason for c in failed if c.reason})
         explanation = (f"{len(checks) - len(failed)} of {len(checks)} claims supported"

@@ -15,10 +15,11 @@ contexts. A claim is supported when
    187", and "Block Volumes SLA ... 99.95%" is not supported by an Object
    Storage article that says 99.95%.
 
-A sentence saying the context does not hold the answer is an abstention,
-not a claim. That catches the near-misses (a changed number or name) that word overlap
-alone scores as 90 % grounded. It does not understand negation or paraphrase
-with other words; docs/evaluations.md lists where it fails.
+Rule 3 catches the near-misses (a changed number or name) that word overlap
+alone scores as 90 % grounded. A sentence saying the context does not hold the
+answer is an abstention, not a claim (an answer that only abstains is labelled
+``abstained``). It does not understand paraphrase with other words or most
+changed words; docs/evaluations.md lists where it fails.
 """
 
 from __future__ import annotations
@@ -183,6 +184,11 @@ def groundedness_score(
     if not checks:
         return 1.0, checks
     return sum(c.supported for c in checks) / len(checks), checks
+
+
+def abstains(answer: str) -> bool:
+    """Whether the answer only says the context does not hold the answer."""
+    return any(_ABSTENTION.search(c) for c in claims(answer))
 
 
 def question_overlap(question: str, text: str) -> float:

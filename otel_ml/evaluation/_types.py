@@ -15,6 +15,7 @@ from typing import Final, Protocol, runtime_checkable
 # carries the label) and stable (the hallucination-rate rule matches on them).
 SUPPORTED: Final = "supported"
 UNSUPPORTED: Final = "unsupported"
+ABSTAINED: Final = "abstained"  # groundedness: the answer says the context lacks it
 RELEVANT: Final = "relevant"
 IRRELEVANT: Final = "irrelevant"
 

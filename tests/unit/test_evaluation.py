@@ -66,8 +66,8 @@ def cap() -> Iterator[EvalCapture]:
     ("The Object Storage SLA guarantees 99.95% monthly uptime. Enterprise customers "
      "receive a dedicated support engineer at no extra cost.", UNSUPPORTED, 0.5),
     ("", SUPPORTED, 1.0),  # claims nothing
-    # an abstention is not a claim
-    ("I could not find this in the documentation I was given.", SUPPORTED, 1.0),
+    # an abstention is not a claim: nothing wrong, nothing grounded either
+    ("I could not find this in the documentation I was given.", "abstained", 0.0),
     # a negation the context does not make
     ("Credits must not be claimed within 25 days of the incident.", UNSUPPORTED, 0.0),
     # the same number with another unit
