@@ -31,7 +31,8 @@ from otel_ml.cli.stack import (
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-NAMES = ("otelcol", "jaeger", "prometheus", "alertmanager")
+# Chroma too: this venv has chromadb, so the stack runs its server (issue 14).
+NAMES = ("otelcol", "jaeger", "prometheus", "alertmanager", "chroma")
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -80,7 +81,7 @@ def test_up_detached_status_and_down(tmp_path: Path) -> None:
         assert sorted(state["components"]) == sorted(NAMES)
         urls = Urls.for_ports(ports)
         for url in (f"{urls.jaeger}/api/services", f"{urls.prometheus}/-/ready",
-                    f"{urls.alertmanager}/-/ready"):
+                    f"{urls.alertmanager}/-/ready", f"{urls.chroma}/api/v2/heartbeat"):
             assert http_ok(url), url
         status = _cli("status", "--workdir", workdir, env=env)
         assert status.returncode == 0, status.stdout + status.stderr
