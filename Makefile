@@ -50,6 +50,7 @@ bench: venv
 	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_openai.py
 	$(BIN)/python bench/bench_scale.py
+	$(BIN)/python bench/bench_retrieval.py
 
 bench-peers: venv
 	$(BIN)/python bench/bench_peers.py
