@@ -155,7 +155,8 @@ def open_collection(client: ClientAPI, name: str) -> Collection:
     collection = client.get_or_create_collection(
         name, embedding_function=None, configuration={"hnsw": {"space": SPACE}}
     )
-    space = ((collection.configuration or {}).get("hnsw") or {}).get("space")
+    # The JSON form: the parsed one warns that embedding_function=None is "legacy".
+    space = ((collection.configuration_json or {}).get("hnsw") or {}).get("space")
     if space != SPACE:
         raise RuntimeError(f"Chroma collection {name!r} uses {space} distance, not {SPACE}: "
                            "delete it (or use another DEMO_RAG_CHROMA_COLLECTION)")
