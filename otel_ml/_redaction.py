@@ -68,6 +68,29 @@ def _card_ok(match: str) -> bool:
 CHECKS: Mapping[str, Callable[[str], bool]] = {"luhn": _card_ok, "iban": iban_ok}
 
 
+def bounded_pattern(document: Mapping[str, Any]) -> str | None:
+    """The rules' ``bounded`` patterns as one regex, each in a group named after its rule.
+
+    They start with a character class, so Go's regexp (the collector) runs them
+    from every position of every string; one scan for all of them costs about
+    40% less than one each. The group name tells the SDK which check applies.
+    """
+    groups = [
+        f"(?P<{rule['name']}>{'|'.join(rule['bounded'])})"
+        for rule in document["values"]
+        if rule.get("bounded")
+    ]
+    return rf"\b(?:{'|'.join(groups)})\b" if groups else None
+
+
+def all_patterns(document: Mapping[str, Any]) -> list[str]:
+    """Every value pattern as SDK and collector run them, in order: the rules' own
+    ``patterns``, then the merged ``bounded`` ones."""
+    own = [pattern for rule in document["values"] for pattern in rule.get("patterns", ())]
+    merged = bounded_pattern(document)
+    return [*own, merged] if merged else own
+
+
 @dataclass(frozen=True)
 class _Rule:
     name: str
@@ -86,12 +109,19 @@ class Redactor:
         self._rules = tuple(
             _Rule(
                 name=rule["name"],
-                patterns=tuple(re.compile(p, re.ASCII) for p in rule["patterns"]),
+                patterns=tuple(re.compile(p, re.ASCII) for p in rule.get("patterns", ())),
                 requires=tuple(r.lower() for r in rule.get("requires", ())),
                 check=CHECKS[rule["check"]] if rule.get("check") else None,
             )
             for rule in document["values"]
         )
+        merged = bounded_pattern(document)
+        self._bounded = re.compile(merged, re.ASCII) if merged else None
+        self._checks = {
+            rule["name"]: CHECKS[rule["check"]]
+            for rule in document["values"]
+            if rule.get("bounded") and rule.get("check")
+        }
 
     def secret_key(self, key: str) -> bool:
         """Whether an attribute named ``key`` holds a secret as a whole (password, api key...)."""
@@ -110,7 +140,13 @@ class Redactor:
             replacement = self.mask if rule.check is None else self._checked(rule.check)
             for pattern in rule.patterns:
                 text = pattern.sub(replacement, text)
+        if self._bounded is not None:
+            text = self._bounded.sub(self._bounded_replacement, text)
         return text
+
+    def _bounded_replacement(self, match: re.Match[str]) -> str:
+        check = self._checks.get(match.lastgroup or "")
+        return match.group() if check is not None and not check(match.group()) else self.mask
 
     def _checked(self, check: Callable[[str], bool]) -> Callable[[re.Match[str]], str]:
         def replace(match: re.Match[str]) -> str:

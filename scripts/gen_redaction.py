@@ -30,6 +30,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from otel_ml._redaction import all_patterns, bounded_pattern
+
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "otel_ml" / "data" / "redaction.json"
 OTELCOL = REPO / "collector-config" / "otelcol.yaml"
@@ -56,8 +58,8 @@ def _ottl_string(text: str) -> str:
 
 
 def patterns(rules: dict[str, Any]) -> list[str]:
-    """Every value pattern, rule by rule, in the file's order."""
-    return [pattern for rule in rules["values"] for pattern in rule["patterns"]]
+    """Every value pattern as the SDK runs them (otel_ml._redaction.all_patterns)."""
+    return all_patterns(rules)
 
 
 def check_rules(rules: dict[str, Any]) -> None:
@@ -70,7 +72,6 @@ def check_rules(rules: dict[str, Any]) -> None:
 
 def block(rules: dict[str, Any]) -> str:
     check_rules(rules)
-    mask = rules["mask"]
     lines = [
         BEGIN.rstrip("\n"),
         "  redaction:",
@@ -92,7 +93,12 @@ def block(rules: dict[str, Any]) -> str:
         "    blocked_values:",
     ]
     for rule in rules["values"]:
-        lines += [f"      # {rule['name']}", *(f"      - {_q(p)}" for p in rule["patterns"])]
+        if rule.get("patterns"):
+            lines += [f"      # {rule['name']}", *(f"      - {_q(p)}" for p in rule["patterns"])]
+    merged = bounded_pattern(rules)
+    if merged:
+        names = ", ".join(rule["name"] for rule in rules["values"] if rule.get("bounded"))
+        lines += [f"      # {names}: one scan between word boundaries", f"      - {_q(merged)}"]
     lines += [
         "    # Counts only: listing the masked keys would itself hint at the content.",
         "    summary: info",

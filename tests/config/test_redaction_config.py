@@ -25,7 +25,7 @@ import httpx
 import pytest
 from cfg_support import CONFIG, load_script, load_yaml
 
-from otel_ml._redaction import load_rules
+from otel_ml._redaction import all_patterns, load_rules
 
 OTELCOL_YAML = CONFIG / "otelcol.yaml"
 RULES = load_rules()
@@ -60,8 +60,7 @@ def test_the_collector_uses_the_rules_files_patterns_keys_and_sdk_computed_keys(
     config: Any,
 ) -> None:
     redaction = config["processors"]["redaction"]
-    patterns = [pattern for rule in RULES["values"] for pattern in rule["patterns"]]
-    assert redaction["blocked_values"] == patterns
+    assert redaction["blocked_values"] == all_patterns(RULES)
     assert redaction["blocked_key_patterns"] == [RULES["keys"]["pattern"]]
     assert redaction["ignored_keys"] == RULES["sdk_computed_keys"]["keys"]
     assert redaction["allow_all_keys"] is True

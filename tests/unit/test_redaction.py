@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_ml import _redaction
-from otel_ml._redaction import Redactor, iban_ok, load_rules, luhn_ok, redactor
+from otel_ml._redaction import Redactor, all_patterns, iban_ok, load_rules, luhn_ok, redactor
 from otel_ml._safety import report
 
 RULES = load_rules()
@@ -68,7 +68,7 @@ def test_in_the_collectors_way_every_positive_is_masked_too(
 
 
 def _compiled() -> list[re.Pattern[str]]:
-    return [re.compile(p, re.ASCII) for r in RULES["values"] for p in r["patterns"]]
+    return [re.compile(p, re.ASCII) for p in all_patterns(RULES)]
 
 
 @pytest.mark.parametrize(("rule", "example"), POSITIVES)
@@ -118,7 +118,7 @@ RE2_UNSUPPORTED = re.compile(r"\(\?[=!<>]|\(\?P[=>]|\\[1-9]|\\[sSZ]|\*\+|\+\+|\?
 
 
 def _patterns() -> list[str]:
-    return [RULES["keys"]["pattern"], *(p for rule in RULES["values"] for p in rule["patterns"])]
+    return [RULES["keys"]["pattern"], *all_patterns(RULES)]
 
 
 @pytest.mark.parametrize("pattern", _patterns())
