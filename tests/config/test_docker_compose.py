@@ -255,3 +255,34 @@ def test_chroma_is_the_version_the_tests_run_and_exports_to_the_collector(
     assert vectordb["environment"]["CHROMA_URL"] == "http://chroma:8000"
     assert vectordb["depends_on"]["chroma"]["condition"] == "service_healthy"
     assert "8000" in " ".join(chroma["healthcheck"]["test"])
+
+
+def test_scale_profile_runs_the_tier_on_the_collectors_image_and_configs(
+    services: dict[str, Any],
+) -> None:
+    tier = {name: s for name, s in services.items() if "scale" in s.get("profiles", [])}
+    members = {"gateway-0", "gateway-1", "sampler-0", "sampler-1"}
+    assert members <= set(tier)
+    # The default `docker compose up` starts none of them.
+    assert all("profiles" not in services[n] for n in ("otelcol", "jaeger", "prometheus"))
+    for name in members:
+        member = tier[name]
+        role = name.split("-")[0]
+        assert member["image"] == services["otelcol"]["image"]
+        assert member["command"] == [
+            "--config=/etc/otelcol/otelcol.yaml", f"--config=/etc/otelcol/scale/{role}.yaml"]
+        assert _mounted(member, "/etc/otelcol/otelcol.yaml") == CONFIG / "otelcol.yaml"
+        assert _mounted(member, "/etc/otelcol/scale") == CONFIG / "scale"
+        env = member["environment"]
+        assert env["OTELCOL_INSTANCE_ID"] == name
+        queue = env["OTELCOL_STORAGE_DIR"]
+        (volume,) = [v for v in member["volumes"] if v.endswith(f":{queue}")]
+        assert volume.split(":")[0] == f"{name}-queue"
+        if role == "gateway":
+            assert [env[f"OTEL_ML_SAMPLER_{i}_ENDPOINT"] for i in range(2)] == [
+                "sampler-0:4317", "sampler-1:4317"]
+        else:
+            assert env["JAEGER_OTLP_ENDPOINT"] == "jaeger:24317"
+            assert "ports" not in member  # only the gateways take traffic
+    published = [p for s in services.values() for p in s.get("ports", [])]
+    assert len(published) == len(set(published)), "two services publish one host port"
