@@ -1,6 +1,6 @@
 """The demo's vector database: Chroma (server, over HTTP) against the numpy scan it replaced.
 
-    .venv/bin/python bench/bench_retrieval.py [--starts 3] [--top-k 4] [--json]
+    .venv/bin/python bench/bench_retrieval.py [--starts 3] [--top-k 4] [--questions N] [--json]
 
 Start-up, each measured ``--starts`` times (median reported):
 
@@ -132,8 +132,9 @@ def _pct(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def bench_retrieval(top_k: int) -> dict[str, Any]:
+def bench_retrieval(top_k: int, limit: int | None = None) -> dict[str, Any]:
     questions = [q.text for q in corpus.questions()] + list(driver.DRIFT_QUESTIONS)
+    questions = questions[:limit] if limit else questions
     documents = corpus.load()
     index = VectorIndex(documents)
     with tempfile.TemporaryDirectory(prefix="bench-chroma-") as tmp:
@@ -175,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--starts", type=int, default=3)
     parser.add_argument("--top-k", type=int, default=4)
+    parser.add_argument("--questions", type=int, default=None,
+                        help="only the first N questions (the CI smoke run)")
     parser.add_argument("--json", action="store_true", help="one JSON object, nothing else")
     args = parser.parse_args(argv)
     result: dict[str, Any] = {
@@ -183,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "chromadb": version("chromadb"),
         "numpy": version("numpy"),
         "startup": bench_startup(args.starts),
-        "retrieval": bench_retrieval(args.top_k),
+        "retrieval": bench_retrieval(args.top_k, args.questions),
     }
     if args.json:
         print(json.dumps(result))
