@@ -14,6 +14,7 @@ promise under test is that an acknowledged span is never lost.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -40,6 +41,14 @@ from otel_ml.cli.supervisor import ProcessSpec, Supervisor
 PROTOBUF: Final = {"Content-Type": "application/x-protobuf"}
 START_TIMEOUT_S: Final = 60.0
 JAEGER_EXPORTER: Final = "otlp_grpc/jaeger"
+# The persistent queue's start-up log lines (exporterhelper v0.155.0), the last
+# of which ends its recovery.
+QUEUE_UP: Final = (
+    "Loaded queue metadata",
+    "Moved items for dispatching back to queue",
+    "Initializing new persistent queue",
+    "Successfully migrated to consolidated metadata format",
+)
 
 
 # --- the collector under test ------------------------------------------------------------------
@@ -136,6 +145,36 @@ class OwnCollector:
         if self._supervisor is not None:
             self._supervisor.stop(timeout=30.0)
             self._supervisor = None
+
+    def served_before_queue(self, start: int) -> bool:
+        """Whether start ``start`` served OTLP before the Jaeger exporter's disk queue was up.
+
+        The collector (v0.155.0) starts the shared ``otlp`` receiver when the
+        first pipeline using it starts, and the pipelines' order is random: in
+        about one start of seven the metrics pipeline's receiver comes first,
+        so the HTTP server takes trace requests before the traces exporter's
+        persistent queue has loaded its metadata and re-queued the items in
+        flight at the kill. Its ``Offer`` then races that recovery (which runs
+        without the queue's lock): it can overwrite the stored metadata (every
+        queued and re-queued item lost) or share an item key with a re-queued
+        item (one of them lost). docs/reliability.md has the evidence. The log
+        shows the window: ``Starting HTTP server`` before the queue's last
+        start-up line.
+        """
+        lines = self.log_path(start).read_text(errors="replace").splitlines()
+        served = next((n for n, line in enumerate(lines) if "Starting HTTP server" in line), None)
+        queue_up = [n for n, line in enumerate(lines) if any(mark in line for mark in QUEUE_UP)]
+        return served is not None and bool(queue_up) and served < max(queue_up)
+
+    def loaded_write_index(self, start: int) -> int:
+        """The write index start ``start`` loaded from the disk queue (0 for a new queue).
+
+        Indexes only grow, so one lower than the previous start's means the
+        stored metadata was overwritten: every item on disk was forgotten.
+        """
+        text = self.log_path(start).read_text(errors="replace")
+        found = re.search(r'Loaded queue metadata.*?"writeIndex": (\d+)', text)
+        return int(found.group(1)) if found else 0
 
     def telemetry(self, metric: str, **labels: str) -> float:
         """One of the collector's own metrics, summed over the series matching ``labels``."""
@@ -252,7 +291,8 @@ class OtlpSender:
     """Threads sending one new trace per request, at a fixed rate, keeping the receipts.
 
     ``make_spans(trace_id)`` builds one request's spans. ``acknowledged`` maps
-    each trace the collector took (200, nothing rejected) to its span ids;
+    each trace the collector took (200, nothing rejected) to its span ids, and
+    ``sent_at`` to when that request was sent (``time.monotonic()``);
     ``refused`` counts requests answered otherwise or not at all, which a real
     SDK would retry and which the collector never promised to keep.
     """
@@ -263,6 +303,7 @@ class OtlpSender:
     requests_per_s: float
     threads: int = 3
     acknowledged: dict[str, set[str]] = field(default_factory=dict)
+    sent_at: dict[str, float] = field(default_factory=dict)
     refused: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -291,6 +332,7 @@ class OtlpSender:
             while not self._stop.is_set():
                 trace_id = os.urandom(16)
                 spans = self.make_spans(trace_id)
+                sent = time.monotonic()
                 try:
                     taken = post(
                         client, self.url, [resource_spans(self.service, "sender-1", spans)]
@@ -300,6 +342,7 @@ class OtlpSender:
                 with self._lock:
                     if taken:
                         self.acknowledged[trace_id.hex()] = {s.span_id.hex() for s in spans}
+                        self.sent_at[trace_id.hex()] = sent
                     else:
                         self.refused += 1
                 next_at += interval
