@@ -30,7 +30,7 @@ import math
 import random
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
@@ -184,7 +184,6 @@ def _contexts(docs: Sequence[corpus.Document], index: int, rng: random.Random,
     return chosen, same_topic
 
 
-Maker = Callable[..., tuple[str, bool] | None]
 
 
 def generate() -> list[Example]:
