@@ -21,9 +21,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Final
 
+import httpx
 from fastapi import FastAPI, HTTPException
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, Field
@@ -36,6 +38,7 @@ from otel_ml import semconv
 
 SERVICE_NAME: Final = "rag-vectordb"
 STARTUP_SPAN: Final = "vectordb start-up"
+RETRY_S: Final = 2.0  # between attempts to open the store while Chroma is unavailable
 MAX_TOP_K: Final = 50
 # A query is at most 4000 characters: 64 KiB leaves room for any JSON escaping of it.
 MAX_BODY_BYTES: Final = 64 * 1024
@@ -84,11 +87,21 @@ class _Opening:
     def start(self, factory: Callable[[otel_ml.Telemetry], ChromaStore],
               telemetry: otel_ml.Telemetry) -> None:
         def run() -> None:
-            try:
-                self.store = factory(telemetry)
-            except Exception as exc:  # reported by /healthz and the log, not fatal
-                self.error = f"cannot open the vector database: {exc}"
-                logger.exception("cannot open the vector database")
+            while True:
+                try:
+                    self.store = factory(telemetry)
+                    return
+                except (ChromaUnavailable, httpx.HTTPError) as exc:
+                    # Chroma not up yet, or restarting: keep trying (under compose the
+                    # service would otherwise stay up and unhealthy for good).
+                    self.error = f"vector database unavailable: {exc}"
+                    logger.warning("vector database unavailable; retrying", extra={
+                        "error": str(exc)})
+                    time.sleep(RETRY_S)
+                except Exception as exc:  # a configuration error: /healthz and the log say it
+                    self.error = f"cannot open the vector database: {exc}"
+                    logger.exception("cannot open the vector database")
+                    return
         # A daemon: a start-up still waiting for Chroma never delays a shutdown.
         threading.Thread(target=run, name="open-chroma", daemon=True).start()
 
