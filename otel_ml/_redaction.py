@@ -61,6 +61,19 @@ def iban_ok(text: str) -> bool:
         return False
 
 
+def _contains_any(lowered: str, literals: tuple[str, ...]) -> bool:
+    """Whether one of a rule's ``requires`` strings is in the lower-cased text.
+
+    Lower-cased on both sides: a superset of the patterns' own case handling,
+    so a rule skipped here could not have matched. A plain loop: a generator
+    expression per rule cost more than the patterns on short values.
+    """
+    for literal in literals:  # noqa: SIM110 (faster than any() over a generator)
+        if literal in lowered:
+            return True
+    return False
+
+
 def _card_ok(match: str) -> bool:
     return luhn_ok("".join(char for char in match if char.isdigit()))
 
@@ -133,9 +146,7 @@ class Redactor:
             return text
         lowered = text.lower()
         for rule in self._rules:
-            # Compared lower-cased (``requires`` is written so): a superset of
-            # the patterns' own case handling, so a skipped rule could not match.
-            if rule.requires and not any(r in lowered for r in rule.requires):
+            if rule.requires and not _contains_any(lowered, rule.requires):
                 continue
             replacement = self.mask if rule.check is None else self._checked(rule.check)
             for pattern in rule.patterns:
