@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         with launch(out_dir=out_dir, otlp_endpoint=args.otlp_endpoint,
                     tenants=args.tenants) as services:
             print(f"services up: api {services.api}, vectordb {services.vectordb}, "
-                  f"llm {services.llm}")
+                  f"llm {services.llm}, chroma {services.chroma}")
             summary = asyncio.run(_run_with_progress(services, jobs, args.concurrency, args.seed))
             if drift_jobs:
                 drifted = asyncio.run(_run_with_progress(
