@@ -23,6 +23,8 @@ from cfg_support import (
     port_of,
 )
 
+from otel_ml.cli.stack.components import VICTORIAMETRICS_RETENTION
+
 COMPOSE = REPO / "docker-compose.yml"
 
 
@@ -286,3 +288,42 @@ def test_scale_profile_runs_the_tier_on_the_collectors_image_and_configs(
             assert "ports" not in member  # only the gateways take traffic
     published = [p for s in services.values() for p in s.get("ports", [])]
     assert len(published) == len(set(published)), "two services publish one host port"
+
+
+def test_jaeger_keeps_its_traces_in_a_named_volume(services: dict[str, Any]) -> None:
+    jaeger = services["jaeger"]
+    data_dir = jaeger["environment"]["JAEGER_DATA_DIR"]
+    backends = load_yaml(CONFIG / "jaeger.yaml")["extensions"]["jaeger_storage"]["backends"]
+    (badger,) = [b["badger"] for b in backends.values() if "badger" in b]
+    for folder in badger["directories"].values():
+        assert env_default(folder, {"JAEGER_DATA_DIR": data_dir}).startswith(f"{data_dir}/")
+    assert f"jaeger-data:{data_dir}" in jaeger["volumes"]
+    # The image runs as uid 10001; a new named volume is root's until chowned.
+    init = services["jaeger-storage-init"]
+    assert init["volumes"] == [f"jaeger-data:{data_dir}"]
+    assert init["command"] == ["chown", "-R", "10001:10001", data_dir]
+    assert jaeger["depends_on"]["jaeger-storage-init"] == {
+        "condition": "service_completed_successfully"
+    }
+    assert "jaeger-data" in load_yaml(COMPOSE)["volumes"]
+
+
+def test_victoriametrics_is_the_built_release_and_prometheus_writes_to_it(
+    services: dict[str, Any],
+) -> None:
+    backends = (REPO / "scripts" / "backends.sh").read_text("utf-8")
+    (version,) = re.findall(r"^VICTORIAMETRICS_VERSION=(\S+)", backends, re.MULTILINE)
+    vm = services["victoriametrics"]
+    assert vm["image"] == f"victoriametrics/victoria-metrics:v{version}"
+    # In Prometheus's network namespace, prometheus.yml's 127.0.0.1 URL reaches it
+    # under compose as in the native stack.
+    assert vm["network_mode"] == "service:prometheus"
+    port = port_of(_flag(vm, "-httpListenAddr"))
+    (remote_write,) = load_yaml(PROMETHEUS_DIR / "prometheus.yml")["remote_write"]
+    assert remote_write["url"] == f"http://127.0.0.1:{port}/api/v1/write"
+    assert _published(services["prometheus"])[port] == "127.0.0.1"
+    assert "ports" not in vm  # a shared namespace publishes through its owner
+    assert f"victoriametrics-data:{_flag(vm, '-storageDataPath')}" in vm["volumes"]
+    assert _flag(vm, "-retentionPeriod") == VICTORIAMETRICS_RETENTION  # as `otel-ml stack up`
+    assert f"127.0.0.1:{port}/health" in " ".join(vm["healthcheck"]["test"])
+    assert "victoriametrics-data" in load_yaml(COMPOSE)["volumes"]

@@ -84,3 +84,17 @@ def test_dashboard_provider_reads_the_generated_files() -> None:
     compose = load_yaml(CONFIG.parent / "docker-compose.yml")
     mounts = compose["services"]["grafana"]["volumes"]
     assert f"./collector-config/grafana/dashboards:{provider['options']['path']}:ro" in mounts
+
+
+def test_victoriametrics_datasource_reads_the_long_term_store(
+    datasources: dict[str, Any],
+) -> None:
+    victoriametrics = datasources["victoriametrics"]
+    # VictoriaMetrics serves the Prometheus query API: Grafana's own datasource type.
+    assert victoriametrics["type"] == "prometheus"
+    assert victoriametrics.get("isDefault") is not True
+    compose = load_yaml(CONFIG.parent / "docker-compose.yml")["services"]["victoriametrics"]
+    # It runs in Prometheus's network namespace, so Prometheus's service name reaches it.
+    host = compose["network_mode"].removeprefix("service:")
+    (listen,) = [a for a in compose["command"] if a.startswith("-httpListenAddr=")]
+    assert victoriametrics["url"] == f"http://{host}:{listen.rsplit(':', 1)[1]}"
