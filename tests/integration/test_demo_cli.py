@@ -63,8 +63,9 @@ def test_demo_command_runs_the_workload_and_prints_the_report(tmp_path: Path) ->
     assert rows["red"][1] == "3" and rows["blue"][1] == "3"  # requests per tenant
     assert "span totals match the metrics" in output
     assert _services_of(process.pid) == []
+    # Each service's traces and metrics, and the api's evaluation events (logs).
     assert sorted(p.name.split("-")[0] for p in tmp_path.glob("*.jsonl")) == (
-        ["metrics"] * 3 + ["traces"] * 3
+        ["logs"] + ["metrics"] * 3 + ["traces"] * 3
     )
 
 
