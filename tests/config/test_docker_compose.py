@@ -282,7 +282,7 @@ def test_scale_profile_runs_the_tier_on_the_collectors_image_and_configs(
         assert volume.split(":")[0] == f"{name}-queue"
         if role == "gateway":
             assert [env[f"OTEL_ML_SAMPLER_{i}_ENDPOINT"] for i in range(2)] == [
-                "sampler-0:4317", "sampler-1:4317"]
+                "http://sampler-0:4318", "http://sampler-1:4318"]
         else:
             assert env["JAEGER_OTLP_ENDPOINT"] == "jaeger:24317"
             assert "ports" not in member  # only the gateways take traffic

@@ -82,7 +82,7 @@ def _slice_patterns(gateway: Any) -> list[tuple[str, bool]]:
     for index in range(SAMPLERS):
         pipeline = gateway["service"]["pipelines"][f"traces/sampler-{index}"]
         assert pipeline["receivers"] == ["forward/samplers"]
-        assert pipeline["exporters"] == [f"otlp_grpc/sampler-{index}"]
+        assert pipeline["exporters"] == [f"otlp_http/sampler-{index}"]
         (processor,) = pipeline["processors"]
         (condition,) = gateway["processors"][processor]["traces"]["span"]
         match = re.fullmatch(r'(not )?IsMatch\(trace_id\.string, "(.+)"\)', condition)
@@ -103,9 +103,9 @@ def test_every_trace_id_goes_to_exactly_one_sampler(gateway: Any) -> None:
 
 def test_one_sampler_exporter_per_slice_with_a_disk_queue_retried_forever(gateway: Any) -> None:
     for index in range(SAMPLERS):
-        exporter = gateway["exporters"][f"otlp_grpc/sampler-{index}"]
+        exporter = gateway["exporters"][f"otlp_http/sampler-{index}"]
         var = SAMPLER_ENDPOINT_ENV.format(index=index)
-        assert exporter["endpoint"].startswith("${env:" + var + ":-127.0.0.1:")
+        assert exporter["endpoint"].startswith("${env:" + var + ":-http://127.0.0.1:")
         assert exporter["sending_queue"]["storage"] == "file_storage/queue"
         assert exporter["retry_on_failure"]["max_elapsed_time"] == "0s"
         assert exporter["sending_queue"]["batch"]["max_size"] < 4 * 1024 * 1024
@@ -156,7 +156,7 @@ def test_gateways_know_every_sampler_and_members_keep_stable_ids() -> None:
     assert env["OTELCOL_OTLP_GRPC_PORT"] == "4327"
     assert env["OTELCOL_INSTANCE_ID"] == "gateway-1"
     assert [env[SAMPLER_ENDPOINT_ENV.format(index=i)] for i in range(SAMPLERS)] == [
-        s.otlp_grpc for s in topology.samplers]
+        s.otlp_http for s in topology.samplers]
     assert SAMPLER_ENDPOINT_ENV.format(index=0) not in topology.environment(topology.samplers[0])
 
 

@@ -138,7 +138,7 @@ class Topology:
         env["OTELCOL_INSTANCE_ID"] = member.name
         if member.role == "gateway":
             for index, sampler in enumerate(self.samplers):
-                env[SAMPLER_ENDPOINT_ENV.format(index=index)] = sampler.otlp_grpc
+                env[SAMPLER_ENDPOINT_ENV.format(index=index)] = sampler.otlp_http
         return env
 
 
