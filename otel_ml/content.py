@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from otel_ml._redaction import redact, redactor
+
 DEFAULT_MAX_LENGTH = 8192
 MAX_LENGTH_ENV = "OTEL_ML_CONTENT_MAX_LENGTH"
 _TRUNCATED = "…[truncated]"
@@ -31,6 +33,11 @@ class ContentPolicy:
     max_length: int = DEFAULT_MAX_LENGTH
 
     def cap(self, text: str) -> str:
+        """``text`` redacted (otel_ml/data/redaction.json), then cut to ``max_length``.
+
+        Redacted first, so that a cut never leaves half a secret no rule recognises.
+        """
+        text = redact(text)
         if len(text) <= self.max_length:
             return text
         return text[: max(self.max_length - len(_TRUNCATED), 0)] + _TRUNCATED
@@ -45,7 +52,8 @@ class ContentPolicy:
         big on its own has its strings shortened until it fits.
         """
         budget = self.max_length - 2  # the brackets
-        ordered = list(items) if keep == "first" else list(reversed(items))
+        rules = redactor()
+        ordered = [rules.deep(item) for item in (items if keep == "first" else reversed(items))]
         kept: list[str] = []
         used = 0
         for item in ordered:

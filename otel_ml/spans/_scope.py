@@ -14,6 +14,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from otel_ml import semconv
+from otel_ml._redaction import record_exception
 from otel_ml._safety import guard
 from otel_ml.cardinality import CardinalityCap
 from otel_ml.content import ContentPolicy
@@ -89,7 +90,7 @@ class SpanScope:
         span = self._span
         try:
             if exc is not None:
-                span.record_exception(exc)
+                record_exception(span, exc)  # message and stack trace redacted
                 span.set_status(Status(StatusCode.ERROR, describe(exc)))
                 span.set_attribute(semconv.ERROR_TYPE, error_type(exc))
             # Current while metrics are recorded, so their exemplars point at

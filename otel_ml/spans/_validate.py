@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from otel_ml._redaction import redact
 from otel_ml._safety import warn_input
 
 # Larger counts are not real usage, and their float sums would overflow the
@@ -58,7 +59,9 @@ def describe(exc: BaseException) -> str:
         text = str(exc)
     except Exception:  # a broken __str__ must not hide the original error
         text = "<unprintable>"
-    return f"{type(exc).__name__}: {text}"[:512]
+    # Exception text is written by libraries and applications (a failed login
+    # echoes the e-mail): redacted before it becomes the status description.
+    return redact(f"{type(exc).__name__}: {text}")[:512]
 
 
 def error_type(exc: BaseException) -> str:

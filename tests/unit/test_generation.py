@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import otel_ml
 from otel_ml import semconv, spans
+from otel_ml._redaction import redact
 from otel_ml.pricing import PriceTable
 from otel_ml.testing import Capture
 from otel_ml.tokens import count_tokens
@@ -862,12 +863,15 @@ def test_captured_prompt_and_completion_when_enabled(
 
     span = capture.span("chat gpt-4o-mini")
     inputs = json.loads(_attr(span, semconv.GEN_AI_INPUT_MESSAGES))
-    assert inputs == [{"role": "user", "parts": [{"type": "text", "content": SECRET_PROMPT}]}]
+    # Captured, with the card number masked by the redaction rules.
+    prompt = redact(SECRET_PROMPT)
+    assert prompt != SECRET_PROMPT and "****" in prompt
+    assert inputs == [{"role": "user", "parts": [{"type": "text", "content": prompt}]}]
     outputs = json.loads(_attr(span, semconv.GEN_AI_OUTPUT_MESSAGES))
     assert outputs == [
         {
             "role": "assistant",
-            "parts": [{"type": "text", "content": SECRET_ANSWER}],
+            "parts": [{"type": "text", "content": redact(SECRET_ANSWER)}],
             "finish_reason": "stop",
         }
     ]
