@@ -292,6 +292,12 @@ class RagPipeline:
             )
         except httpx.HTTPError as exc:
             raise UpstreamError(502, "retrieval_unreachable", f"{url}: {exc}") from exc
+        if response.status_code == 503:
+            # The retrieval service's database is down or past its timeout: the
+            # answer is unavailable for now (retry later), not a broken upstream.
+            raise UpstreamError(
+                503, "retrieval_unavailable", f"vectordb answered 503: {response.text[:200]}"
+            )
         if response.status_code != 200:
             raise UpstreamError(
                 502, "retrieval_failed", f"vectordb answered {response.status_code}"
@@ -598,6 +604,8 @@ async def _next_answer_or_failure(run: AskRun, streaming: bool) -> Event:
 def _failure_response(error: UpstreamError, trace_id: str, headers: Mapping[str, str]) -> Response:
     logger.warning("answer failed", extra={"error_type": error.error_type, "status": error.status})
     status = 500 if error.status == 500 and error.error_type == "internal_error" else 502
+    if error.error_type == "retrieval_unavailable":
+        status = 503
     body = {"trace_id": trace_id,
             "error": {"type": error.error_type, "message": error.message, "status": error.status}}
     return JSONResponse(body, status_code=status, headers=dict(headers))

@@ -3,7 +3,7 @@
 The embedded default writes exactly what would have gone over OTLP, one
 export request per line, so a run recorded offline can be loaded into a real
 stack later. Each line is POSTed unchanged to the collector's OTLP/HTTP
-receiver (``/v1/traces``, ``/v1/metrics``), which accepts JSON.
+receiver (``/v1/traces``, ``/v1/metrics``, ``/v1/logs``), which accepts JSON.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
-_SIGNALS = ("traces", "metrics")
+_SIGNALS = ("traces", "metrics", "logs")
 _TIMEOUT_S = 10.0
 
 
@@ -60,12 +60,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def replay(directory: Path, endpoint: str, progress: TextIO | None = None) -> ReplayResult:
-    """POST every line of ``directory``'s traces-*.jsonl and metrics-*.jsonl files."""
+    """POST every line of ``directory``'s traces-*.jsonl, metrics-*.jsonl and logs-*.jsonl
+    (evaluation events) files."""
     base = _http_base(endpoint)
     files = [(signal, path) for signal in _SIGNALS
              for path in sorted(directory.glob(f"{signal}-*.jsonl"))]
     if not files:
-        raise ReplayError(f"no traces-*.jsonl or metrics-*.jsonl files in {directory}")
+        raise ReplayError(
+            f"no traces-*.jsonl, metrics-*.jsonl or logs-*.jsonl files in {directory}"
+        )
     result = ReplayResult()
     for signal, path in files:
         result.files += 1
@@ -101,7 +104,8 @@ def _http_base(endpoint: str) -> str:
             f"{endpoint} looks like the collector's gRPC port; replay speaks OTLP/HTTP "
             "with JSON: use its HTTP port (4318 by default)"
         )
-    return url.rstrip("/").removesuffix("/v1/traces").removesuffix("/v1/metrics")
+    return (url.rstrip("/").removesuffix("/v1/traces").removesuffix("/v1/metrics")
+            .removesuffix("/v1/logs"))
 
 
 def _post(url: str, body: bytes, where: str) -> None:

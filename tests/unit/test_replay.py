@@ -122,3 +122,24 @@ def test_cli_reports_success_and_failure(
     assert "replayed" in capsys.readouterr().out
     assert cli.main(["replay", str(recorded), "--endpoint", "127.0.0.1:1"]) == 1
     assert "cannot reach" in capsys.readouterr().err
+
+
+def test_evaluation_events_in_logs_files_are_posted_to_the_logs_path(
+    tmp_path: Path, receiver: _Receiver
+) -> None:
+    from opentelemetry._logs import LogRecord
+
+    destination = Destination(None, "file", tmp_path)
+    provider = providers.build_logger_provider(providers.build_resource("replayed"), destination)
+    provider.get_logger("otel_ml").emit(
+        LogRecord(event_name="gen_ai.evaluation.result", attributes={"gen_ai.evaluation.name": "g"})
+    )
+    provider.shutdown()
+
+    result = replay(tmp_path, receiver.url + "/v1/logs")
+
+    logs = _lines(tmp_path, "logs")
+    assert result.files == 1 and result.requests == len(logs) >= 1
+    assert receiver.received == [("/v1/logs", "application/json", line) for line in logs]
+    (record,) = json.loads(logs[0])["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
+    assert record["eventName"] == "gen_ai.evaluation.result"
