@@ -2,6 +2,7 @@
 #   make demo    run the RAG demo on the embedded default and print the report
 #   make test    lint, type-check, build/install the real backends, run every test
 #   make stack   start the native collector + Jaeger + Prometheus + Alertmanager
+#   make stack-scale  the same with 2 gateways and 2 tail-sampling collectors instead of one
 #   make bench   the SDK overhead, drift monitor and import cost benchmarks (docs/performance.md)
 #   make bench-peers      otel-ml against the other OpenAI instrumentations, one venv each
 #   make bench-collector  our collector pipeline against a pass-through one, with telemetrygen
@@ -10,7 +11,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml demo_rag/pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: venv demo test lint unit backends stack stack-down bench bench-peers bench-collector clean
+.PHONY: venv demo test lint unit backends stack stack-down stack-scale e2e-scale e2e-scale-10k bench bench-peers bench-collector clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml demo_rag/pyproject.toml
@@ -43,6 +44,18 @@ stack: venv backends
 
 stack-down: venv
 	$(BIN)/otel-ml stack down
+
+# The scale-out topology: 2 gateways and 2 tail-sampling collectors (docs/scale-out.md).
+stack-scale: venv backends
+	set -a && . ./.backends.env && set +a && $(BIN)/otel-ml stack up --topology scale
+
+# Its e2e test as CI runs it (300 traces), and with 10,000 traces (policies and totals).
+e2e-scale: venv backends
+	set -a && . ./.backends.env && set +a && $(BIN)/python -m pytest -p no:cacheprovider -s tests/e2e/test_e2e_scale.py
+
+e2e-scale-10k: venv backends
+	set -a && . ./.backends.env && set +a && OTEL_ML_E2E_SCALE_TRACES=10000 \
+		$(BIN)/python -m pytest -p no:cacheprovider -s tests/e2e/test_e2e_scale.py -k policies
 
 bench: venv
 	$(BIN)/python bench/bench_sdk.py
