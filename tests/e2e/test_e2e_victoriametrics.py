@@ -350,7 +350,7 @@ def _largest_differences(compared: Compared, count: int = 8) -> list[tuple[float
         prometheus, vm = compared.prometheus[query.id], compared.victoriametrics[query.id]
         for labels in prometheus.keys() & vm.keys():
             p, v = prometheus[labels], vm[labels]
-            if p != v and math.isfinite(p) and math.isfinite(v):
+            if abs(p - v) > 1e-9 and math.isfinite(p) and math.isfinite(v):
                 found.append((abs(p - v) / max(abs(p), abs(v)), f"{query.id} {p:.4g} vs {v:.4g}"))
     return sorted(found, reverse=True)[:count]
 
