@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
@@ -200,10 +201,39 @@ def build_logger_provider(resource: Resource, destination: Destination) -> Logge
     collector outage as spans and metrics are: an event lost then is a lost
     evaluation, its score is still on the metric."""
     provider = LoggerProvider(resource=resource)
-    provider.add_log_record_processor(
-        BatchLogRecordProcessor(_log_exporter(resource, destination))
-    )
+    exporter = _LazyLogExporter(lambda: _log_exporter(resource, destination))
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     return provider
+
+
+class _LazyLogExporter(LogRecordExporter):
+    """The log exporter, built on the first export.
+
+    Only apps that evaluate (or log through OTel) emit log records, and the
+    OTLP log exporter brings its own modules and HTTP session (about 4 MB
+    resident): an app that never emits one should not carry it.
+    """
+
+    def __init__(self, build: Callable[[], LogRecordExporter]) -> None:
+        self._build = build
+        self._exporter: LogRecordExporter | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> LogRecordExporter:
+        with self._lock:
+            if self._exporter is None:
+                self._exporter = self._build()
+            return self._exporter
+
+    def export(self, batch: Sequence[Any]) -> Any:
+        return self._get().export(batch)
+
+    def shutdown(self) -> None:
+        if self._exporter is not None:
+            self._exporter.shutdown()  # type: ignore[no-untyped-call]
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._exporter is None or self._exporter.force_flush(timeout_millis)
 
 
 def _log_exporter(resource: Resource, destination: Destination) -> LogRecordExporter:
