@@ -154,6 +154,24 @@ def _wait_totals(prometheus: Prometheus, want: Mapping[str, float],
         time.sleep(2.0)
 
 
+def _cost_by_member(stack: Stack, prometheus: Prometheus) -> dict[str, dict[str, float]]:
+    """Each member's CPU seconds and accepted spans so far (its own telemetry): the
+    per-tier throughput docs/scale.md sizes from."""
+    assert stack.topology is not None
+    cpu = prometheus.values("otelcol_process_cpu_seconds", by=["instance"])
+    spans = prometheus.values("sum by (instance) (otelcol_receiver_accepted_spans)",
+                              by=["instance"])
+    rss = prometheus.values("max_over_time(otelcol_process_memory_rss[1h])", by=["instance"])
+    out = {}
+    for member in stack.topology.members:
+        key = (member.telemetry_target,)
+        seconds, accepted = cpu.get(key, 0.0), spans.get(key, 0.0)
+        out[member.name] = {"cpu_seconds": seconds, "accepted_spans": accepted,
+                            "spans_per_cpu_second": round(accepted / seconds) if seconds else 0,
+                            "peak_rss_mib": round(rss.get(key, 0.0) / 2**20)}
+    return out
+
+
 def _report(section: str, figures: Mapping[str, object]) -> None:
     """Write the run's figures where the docs and the report quote them from."""
     data = json.loads(REPORT.read_text()) if REPORT.exists() else {}
@@ -184,6 +202,7 @@ def test_policies_whole_traces_and_exact_totals(
         per_sampler = prometheus.values(
             'sum by (collector_instance_id) (traces_span_metrics_calls_total)',
             by=["collector_instance_id"])
+        cost_by_member = _cost_by_member(scale_stack, prometheus)
     finally:
         fleet.shutdown()
 
@@ -197,6 +216,7 @@ def test_policies_whole_traces_and_exact_totals(
         "kept_by_kind": kept, "partial_traces": len(partial), "plain_share": share,
         "prometheus": totals, "sdk": fleet.totals,
         "span_metrics_calls_by_sampler": {k[0]: v for k, v in per_sampler.items()},
+        "members": cost_by_member,
     })
     assert not partial, f"kept traces missing spans (split across samplers?): {partial}"
     for kind in MUST_KEEP:
