@@ -28,7 +28,8 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# Installs prometheus/alertmanager (Debian) and builds the collector and Jaeger
+# Installs prometheus/alertmanager (Debian) and builds the collector, Jaeger,
+# telemetrygen and VictoriaMetrics
 # (cached in ~/.cache/otel-ml, keyed by version); prints their paths.
 backends:
 	bash scripts/backends.sh > .backends.env

@@ -1,6 +1,7 @@
-"""Run the real backends natively: OTel Collector, Jaeger, Prometheus, Alertmanager.
+"""Run the real backends natively: OTel Collector, Jaeger, Prometheus, Alertmanager,
+VictoriaMetrics, and Chroma when chromadb is installed.
 
-``otel-ml stack up`` starts the four programs with the project's configs from
+``otel-ml stack up`` starts these programs with the project's configs from
 ``collector-config/`` and stays in the foreground until Ctrl-C or ``otel-ml
 stack down``; ``--detach`` runs the same runner in the background. The e2e
 tests use the Python API::
