@@ -24,6 +24,8 @@ import itertools
 import json
 import math
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,6 +44,7 @@ from e2e_scale import (
 )
 
 from otel_ml.cli.stack import Binaries, Ports, Stack, StackError, find_config_dir
+from otel_ml.cli.stack.ports import PORT_ENV, busy_ports
 from otel_ml.cli.stack.scale import Topology
 
 pytestmark = pytest.mark.e2e
@@ -303,3 +306,65 @@ def test_sampler_killed_under_load(
     assert {s.trace_id for s in lost} <= {s.trace_id for s in in_memory}, (
         "lost traces that the killed sampler cannot have held in memory")
     assert counted <= len(acked)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return not stat.rsplit(") ", 1)[1].startswith("Z")  # a zombie is not running
+
+
+def _scale_ports() -> Ports:
+    """Free base ports whose +10/+20/+30 moves (the other members) are free too."""
+    for _ in range(20):
+        ports = Ports.free()
+        members = Topology.scale(ports).members
+        if not busy_ports({m.name: m.ports for m in members}):
+            return ports
+    pytest.fail("no free ports for the scale topology", pytrace=False)
+
+
+def test_stack_cli_runs_the_scale_topology(tmp_path: Path) -> None:
+    """`otel-ml stack up --topology scale --detach`, status, every member scraped, down."""
+    ports = _scale_ports()
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (repo, os.environ.get("PYTHONPATH", "")) if p)}
+    env |= {PORT_ENV[name]: str(port) for name, port in ports.as_dict().items()}
+    workdir = tmp_path / "stack"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "otel_ml.cli", "stack", *args,
+                               "--workdir", str(workdir)],
+                              capture_output=True, text=True, env=env, timeout=180, check=False)
+
+    up = cli("up", "--detach", "--topology", "scale")
+    assert up.returncode == 0, up.stdout + up.stderr
+    state = json.loads((workdir / "stack.json").read_text())
+    pids = [state["runner_pid"], *(c["pid"] for c in state["components"].values())]
+    try:
+        members = Topology.scale(ports).members
+        assert {m.name for m in members} <= set(state["components"])
+        assert "otelcol" not in state["components"]
+        for member in members:
+            assert f"{member.name:<13} OTLP {member.otlp_http}" in up.stdout
+        status = cli("status")
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert status.stdout.count("healthy") == len(state["components"])
+        with httpx.Client(timeout=30.0) as http:
+            prometheus = Prometheus(state["urls"]["prometheus"], http)
+            deadline = time.monotonic() + WAIT_S
+            wanted = {m.telemetry_target for m in members} | {m.metrics_target for m in members}
+            while True:
+                up_targets = {s["metric"]["instance"] for s in prometheus.query(
+                    'up{job=~"otelcol|otelcol-exporter"} == 1')}
+                if wanted <= up_targets or time.monotonic() > deadline:
+                    break
+                time.sleep(1.0)
+        assert wanted <= up_targets, f"not scraped: {sorted(wanted - up_targets)}"
+    finally:
+        down = cli("down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert [pid for pid in pids if _alive(pid)] == []
