@@ -283,9 +283,10 @@ def test_sampler_killed_under_load(
     lost = [s for s in must if not s.span_ids <= stored.get(s.trace_id, set())]
     during = [s for s in must if killed_at < s.sent_at < restarted_at and _slice(s.trace_id)]
     # What sampler-1 held in memory at the kill: traces of its slice sent within
-    # a decision window (plus the SDK's and the gateway's batching) before it.
+    # a decision window before it, plus a margin for the SDK's and the gateway's
+    # batching (0.2 s each) on a loaded machine.
     in_memory = [s for s in must if _slice(s.trace_id) == 1
-                 and killed_at - DECISION_WAIT_S - 3 < s.sent_at <= killed_at]
+                 and killed_at - DECISION_WAIT_S - 5 < s.sent_at <= killed_at]
     _report("sampler_killed", {
         "sent": len(fleet.sent), "acknowledged_by_gateways": len(acked),
         "must_keep_acknowledged": len(must), "must_keep_lost": len(lost),
