@@ -89,6 +89,16 @@ ERROR_TYPE: Final = "error.type"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 
+# --- log records routed from Python logging (configure(logs=True)) -------------
+# Stable: equal to opentelemetry.semconv.attributes.code_attributes and
+# exception_attributes (0.66b2), pinned by tests/unit/test_logging.py.
+CODE_FILE_PATH: Final = "code.file.path"
+CODE_FUNCTION_NAME: Final = "code.function.name"
+CODE_LINE_NUMBER: Final = "code.line.number"
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
+EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
+
 # --- database client spans (semconv, Stable; instrument_chroma()) ---------------
 # Verified: equal to opentelemetry.semconv.attributes.db_attributes (0.66b2, stable)
 # and to model/db/registry.yaml on semantic-conventions main @384d661, pinned by

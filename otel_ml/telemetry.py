@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor
 
     from otel_ml._delivery import Delivery
+    from otel_ml._logging import LogBridge
     from otel_ml.evaluation import (
         EvaluationInput,
         EvaluationRecorder,
@@ -119,6 +120,8 @@ class Telemetry:
         self._labels: dict[str, CardinalityCap] = {}
         self._models = CardinalityCap(_MAX_MODELS, LABEL_OVERFLOW)
         self._shutdown = False
+        # configure(logs=...): the handler routing Python logging here, if any.
+        self._log_handler: LogBridge | None = None
 
     @property
     def prices(self) -> PriceTable:
@@ -292,6 +295,7 @@ class Telemetry:
         self._shutdown = True
         _forget(self)
         stopping.forget(self)
+        self._unroute_logs()  # before the logger provider stops: no record after it
         timeout = self._bound(timeout)
         started = time.monotonic()
         for runner in self._runners:  # their last results go out with the providers
@@ -317,6 +321,24 @@ class Telemetry:
                 self.destination.describe() if self.destination else "the exporter",
             )
         return finished
+
+
+    def _route_logs(self, target: bool | str) -> None:
+        """Python logging (the root logger, or the one named ``target``) through
+        this Telemetry's logger provider (``configure(logs=...)``)."""
+        from otel_ml import _logging
+
+        try:
+            self._log_handler = _logging.attach(self.logger_provider, target)
+        except Exception as exc:  # telemetry never breaks the app
+            report("configure(logs=...)", exc)
+
+    def _unroute_logs(self) -> None:
+        handler, self._log_handler = self._log_handler, None
+        if handler is not None:
+            from otel_ml import _logging
+
+            _logging.detach(handler)
 
 
 def _millis(value: object) -> object:
@@ -356,6 +378,7 @@ def configure(
     max_queue_size: int | None = None,
     flush_on_sigterm: bool = True,
     logger_provider: LoggerProvider | None = None,
+    logs: bool | str | None = None,
 ) -> Telemetry:
     """Set up otel-ml and return its :class:`Telemetry`.
 
@@ -385,6 +408,13 @@ def configure(
       on ``otel_ml.export.dropped``.
     - ``flush_on_sigterm``: shut down (bounded) on SIGTERM, then end as SIGTERM
       would, when the process has no SIGTERM handler of its own.
+    - ``logs``: route Python ``logging`` through the OTel logs SDK, on the
+      logger provider above: True for the root logger, a name for that logger;
+      None -> ``OTEL_ML_LOGS`` (``true``) -> off. Each record carries the
+      trace and span ids and ``tenant.id``; body, extra fields and exception
+      text are redacted. Off by default, for apps that ship their logs another
+      way. Levels and other handlers are left as they are; the handler is
+      removed at ``shutdown()``, and never added to a logger that already has one.
 
     Calling it again with the same arguments returns the same instance.
     """
@@ -398,8 +428,11 @@ def configure(
     enrich = enrich is not False
     export = _export_settings(shutdown_timeout, export_retry_seconds, max_queue_size,
                               flush_on_sigterm)
+    from otel_ml._logging import logs_setting
+
+    route_logs = logs_setting(logs)
     key = (service_name, endpoint, id(tracer_provider), id(meter_provider), capture_content,
-           _pricing_key(pricing), max_tenants, enrich, export, id(logger_provider))
+           _pricing_key(pricing), max_tenants, enrich, export, id(logger_provider), route_logs)
     with _lock:
         existing = _configured.get(key)
         if existing is not None and not existing._shutdown:
@@ -408,6 +441,8 @@ def configure(
         telemetry = _build_or_fall_back(service_name, endpoint, tracer_provider,
                                         meter_provider, capture_content, pricing, max_tenants,
                                         enrich, export, logger_provider)
+        if route_logs is not False and not _sdk_disabled():
+            telemetry._route_logs(route_logs)
         _configured[key] = telemetry
         _default = telemetry
     return telemetry
