@@ -4,6 +4,7 @@
 #   jaeger           v2.13.0 (module v1.76.0), built with the Go toolchain
 #   telemetrygen     v0.155.0 (collector-contrib), the load generator of bench/bench_collector.py
 #   victoria-metrics v1.151.0 (single node), the long-term store Prometheus remote-writes to
+#   victoria-logs    v1.52.1 (single node), the log store the collector's logs pipeline writes to
 #   prometheus, promtool, prometheus-alertmanager, amtool   from Debian
 # Go builds are cached outside the repo, keyed by version (and manifest hash),
 # so only a new machine pays for them. Prints the binaries' paths as
@@ -24,6 +25,9 @@ TELEMETRYGEN_VERSION=$OCB_VERSION
 # VictoriaMetrics single node (Apache-2.0). v1.151.0 builds with the Go here (1.26);
 # newer releases may require a newer Go toolchain than these machines have.
 VICTORIAMETRICS_VERSION=1.151.0
+# VictoriaLogs single node (Apache-2.0): OTLP log ingestion, LogsQL queries by trace id.
+# v1.52.1 is served by the module proxy these machines reach and builds with Go 1.26.
+VICTORIALOGS_VERSION=1.52.1
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${OTEL_ML_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-ml}
@@ -175,6 +179,22 @@ build_victoriametrics() {
   echo "VICTORIAMETRICS_BIN=$dir/victoria-metrics"
 }
 
+build_victorialogs() {
+  local dir="$cache/victoria-logs-$VICTORIALOGS_VERSION"
+  if [ ! -x "$dir/victoria-logs" ]; then
+    # As VictoriaMetrics: no replace directives, so `go install pkg@version`
+    # builds the release's own dependency graph; VictoriaLogs reads its version
+    # from VictoriaMetrics' lib/buildinfo, which the ldflag stamps.
+    local work="$dir.work"
+    rm -rf "$work" && mkdir -p "$work"
+    timed victoria-logs env GOBIN="$work" CGO_ENABLED=0 go install -trimpath \
+      -ldflags="-s -w -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-logs-v$VICTORIALOGS_VERSION" \
+      "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@v$VICTORIALOGS_VERSION"
+    mkdir -p "$dir" && mv "$work/victoria-logs" "$dir/victoria-logs" && rm -rf "$work"
+  fi
+  echo "VICTORIALOGS_BIN=$dir/victoria-logs"
+}
+
 main() {
   command -v go >/dev/null || { log "Go is required to build the collector and Jaeger"; exit 1; }
   need_time
@@ -183,6 +203,7 @@ main() {
   build_jaeger
   build_telemetrygen
   build_victoriametrics
+  build_victorialogs
   echo "PROMETHEUS_BIN=$(command -v prometheus)"
   echo "PROMTOOL_BIN=$(command -v promtool)"
   echo "ALERTMANAGER_BIN=$(command -v prometheus-alertmanager)"

@@ -206,3 +206,35 @@ def test_victoriametrics_is_built_once_per_version_into_the_cache(sandbox: Sandb
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines() == [f"VICTORIAMETRICS_BIN={cached}"]
     assert len([c for c in sandbox.logged() if c.startswith("go ")]) == 1, "rebuilt from cache"
+
+
+VL_GO_STUB = GO_STUB.replace("victoria-metrics", "victoria-logs")
+
+
+def test_victorialogs_is_built_once_per_version_into_the_cache(sandbox: Sandbox) -> None:
+    (sandbox.bin / "env").symlink_to(shutil.which("env") or "/usr/bin/env")
+    _executable(sandbox.bin / "go", VL_GO_STUB)
+    cached = sandbox.root / "cache" / "victoria-logs-1.52.1" / "victoria-logs"
+
+    def build() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["/bin/bash", "-c", f'source "{SCRIPT}" && build_victorialogs'],
+            env=sandbox.env(), capture_output=True, text=True, timeout=30,
+        )
+
+    first = build()
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [f"VICTORIALOGS_BIN={cached}"]
+    assert os.access(cached, os.X_OK)
+    (install,) = [c for c in sandbox.logged() if c.startswith("go ")]
+    assert install.startswith("go install -trimpath")
+    assert "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@v1.52.1" in install
+    assert "lib/buildinfo.Version=victoria-logs-v1.52.1" in install
+    assert "CGO_ENABLED=0" in install
+    assert f"GOBIN={cached.parent}.work" in install
+    assert not cached.parent.with_name("victoria-logs-1.52.1.work").exists()
+
+    again = build()
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == [f"VICTORIALOGS_BIN={cached}"]
+    assert len([c for c in sandbox.logged() if c.startswith("go ")]) == 1, "rebuilt from cache"

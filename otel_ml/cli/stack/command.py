@@ -143,6 +143,8 @@ def _print_ready(stack: Stack) -> None:
         f"  Alertmanager  {urls.alertmanager}\n"
         + (f"  VictoriaMetrics {urls.victoriametrics}  (Prometheus remote-writes here)\n"
            if stack.binaries.victoriametrics is not None else "")
+        + (f"  VictoriaLogs  {urls.victorialogs}  (the collector's logs, LogsQL)\n"
+           if stack.binaries.victorialogs is not None else "")
         + (f"  Chroma        {urls.chroma}  (its traces go to the collector)\n"
            if stack.binaries.chroma is not None else
            "  Chroma        not started: chromadb is not installed (see `make demo`)\n")

@@ -71,6 +71,10 @@ def components(
         programs["victoriametrics"] = victoriametrics_component(
             binaries.victoriametrics, workdir / "victoriametrics-data", ports.victoriametrics
         )
+    if binaries.victorialogs is not None:
+        programs["victorialogs"] = victorialogs_component(
+            binaries.victorialogs, workdir / "victorialogs-data", ports.victorialogs
+        )
     if binaries.chroma is not None:
         programs["chroma"] = chroma_component(
             binaries.chroma,
@@ -151,6 +155,7 @@ def _collector(binary: Path, config_dir: Path, work: Path, ports: Ports) -> Comp
         "OTELCOL_HOST": HOST,
         "OTELCOL_STORAGE_DIR": str(work / "otelcol-storage"),
         "JAEGER_OTLP_ENDPOINT": f"{HOST}:{ports.jaeger_otlp_grpc}",
+        VICTORIALOGS_OTLP_ENDPOINT_ENV: victorialogs_otlp_endpoint(ports.victorialogs),
     }
     env |= _port_env(ports, prefix="OTELCOL_")
     return Component(
@@ -171,6 +176,8 @@ def _tier_member(
         # One disk queue per member: two collectors never share a bbolt file.
         "OTELCOL_STORAGE_DIR": str(work / "otelcol-storage" / member.name),
         "JAEGER_OTLP_ENDPOINT": f"{HOST}:{ports.jaeger_otlp_grpc}",
+        # The logs pipeline of otelcol.yaml runs on every member that keeps it.
+        VICTORIALOGS_OTLP_ENDPOINT_ENV: victorialogs_otlp_endpoint(ports.victorialogs),
     } | topology.environment(member)
     return Component(
         name=member.name,
@@ -228,6 +235,46 @@ def victoriametrics_component(
         env={},
         health_url=f"http://{HOST}:{port}/health",
         ports={"victoriametrics": port},
+    )
+
+
+# VictoriaLogs drops log entries older than this (its -retentionPeriod, minimum
+# 1d); VICTORIALOGS_RETENTION overrides it.
+VICTORIALOGS_RETENTION_ENV: Final = "VICTORIALOGS_RETENTION"
+VICTORIALOGS_RETENTION: Final = "7d"
+# The collector's otlp_http/victorialogs exporter reads this (otelcol.yaml).
+VICTORIALOGS_OTLP_ENDPOINT_ENV: Final = "VICTORIALOGS_OTLP_ENDPOINT"
+
+
+def victorialogs_otlp_endpoint(port: int, host: str = HOST) -> str:
+    """VictoriaLogs' OTLP ingestion base URL; the exporter appends ``/v1/logs``."""
+    return f"http://{host}:{port}/insert/opentelemetry"
+
+
+def victorialogs_component(
+    binary: Path, data_dir: Path, port: int, retention: str | None = None
+) -> Component:
+    """VictoriaLogs single node: the log store the collector's logs pipeline
+    writes to over OTLP (``/insert/opentelemetry/v1/logs``), queried with
+    LogsQL (``/select/logsql/query``) by Grafana and the tests.
+
+    ``retention`` defaults to ``$VICTORIALOGS_RETENTION``, else
+    :data:`VICTORIALOGS_RETENTION`. Caches get the same fixed budget as
+    VictoriaMetrics', not 60 % of the machine's RAM.
+    """
+    retention = retention or os.environ.get(VICTORIALOGS_RETENTION_ENV, VICTORIALOGS_RETENTION)
+    return Component(
+        name="victorialogs",
+        argv=(
+            str(binary),
+            f"-storageDataPath={data_dir}",
+            f"-retentionPeriod={retention}",
+            f"-httpListenAddr={HOST}:{port}",
+            f"-memory.allowedBytes={VICTORIAMETRICS_MEMORY}",
+        ),
+        env={},
+        health_url=f"http://{HOST}:{port}/health",
+        ports={"victorialogs": port},
     )
 
 

@@ -1,7 +1,7 @@
 """Where the stack's programs, configs and working files are.
 
 Programs come from ``OTELCOL_BIN``/``JAEGER_BIN``/``PROMETHEUS_BIN``/
-``ALERTMANAGER_BIN``/``VICTORIAMETRICS_BIN``, else ``PATH``, else the cache
+``ALERTMANAGER_BIN``/``VICTORIAMETRICS_BIN``/``VICTORIALOGS_BIN``, else ``PATH``, else the cache
 that ``make backends`` fills (``$OTEL_ML_CACHE`` or ``~/.cache/otel-ml``). Chroma's ``chroma`` comes
 from ``CHROMA_BIN``, else next to this Python (the venv that has chromadb),
 else ``PATH``; it is optional for the stack and required by the demo.
@@ -46,6 +46,10 @@ BINARY_SPECS: Final[Mapping[str, BinarySpec]] = {
     "victoriametrics": BinarySpec(
         "VICTORIAMETRICS_BIN", ("victoria-metrics",), "victoria-metrics-*/victoria-metrics"
     ),
+    # The log store (single node), built and cached the same way.
+    "victorialogs": BinarySpec(
+        "VICTORIALOGS_BIN", ("victoria-logs",), "victoria-logs-*/victoria-logs"
+    ),
 }
 
 
@@ -59,6 +63,7 @@ class Binaries:
     chroma: Path | None = None
     # resolve() requires it (BINARY_SPECS); None only in a hand-made Binaries.
     victoriametrics: Path | None = None
+    victorialogs: Path | None = None  # as victoriametrics
 
     @classmethod
     def resolve(

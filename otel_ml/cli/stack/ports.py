@@ -39,6 +39,7 @@ class Ports:
     alertmanager: int = 9093
     chroma: int = 8100  # not Chroma's own 8000: the demo api's port in docker-compose.yml
     victoriametrics: int = 8428  # Prometheus remote-writes here (long-term metrics)
+    victorialogs: int = 9428  # the collector's logs pipeline writes here (OTLP)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Ports:
@@ -95,6 +96,7 @@ PORT_ENV: Final[Mapping[str, str]] = {
     "alertmanager": "ALERTMANAGER_PORT",
     "chroma": "CHROMA_PORT",
     "victoriametrics": "VICTORIAMETRICS_PORT",
+    "victorialogs": "VICTORIALOGS_PORT",
 }
 
 
@@ -109,6 +111,7 @@ class Urls:
     alertmanager: str
     chroma: str
     victoriametrics: str
+    victorialogs: str
 
     @classmethod
     def for_ports(cls, ports: Ports) -> Urls:
@@ -120,6 +123,7 @@ class Urls:
             alertmanager=f"http://{HOST}:{ports.alertmanager}",
             chroma=f"http://{HOST}:{ports.chroma}",
             victoriametrics=f"http://{HOST}:{ports.victoriametrics}",
+            victorialogs=f"http://{HOST}:{ports.victorialogs}",
         )
 
 

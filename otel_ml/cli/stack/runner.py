@@ -49,11 +49,15 @@ class Stack:
     a parent-death signal (Linux), so a SIGKILLed runner orphans nothing.
     """
 
+    # VictoriaLogs is downstream of the collector (its logs pipeline): started
+    # before it, stopped after it, as Jaeger.
     START_ORDER: Final = (
-        "jaeger", "victoriametrics", "otelcol", "alertmanager", "prometheus", "chroma"
+        "jaeger", "victoriametrics", "victorialogs", "otelcol", "alertmanager", "prometheus",
+        "chroma",
     )
     STOP_ORDER: Final = (
-        "chroma", "prometheus", "victoriametrics", "otelcol", "jaeger", "alertmanager"
+        "chroma", "prometheus", "victoriametrics", "otelcol", "victorialogs", "jaeger",
+        "alertmanager",
     )
 
     def __init__(
@@ -99,6 +103,11 @@ class Stack:
     def victoriametrics_dir(self) -> Path:
         """VictoriaMetrics' data (-storageDataPath)."""
         return self.workdir / "victoriametrics-data"
+
+    @property
+    def victorialogs_dir(self) -> Path:
+        """VictoriaLogs' data (-storageDataPath)."""
+        return self.workdir / "victorialogs-data"
 
     @property
     def chroma_dir(self) -> Path:
@@ -206,6 +215,8 @@ class Stack:
             del urls["chroma"]  # not installed: nothing listens there
         if "victoriametrics" not in programs:
             del urls["victoriametrics"]
+        if "victorialogs" not in programs:
+            del urls["victorialogs"]
         return {
             "runner_pid": os.getpid(),
             "ports": self.ports.as_dict(),
