@@ -51,6 +51,7 @@ def test_collector_validates_the_compose_environment(otelcol_bin: Path) -> None:
             "OTELCOL_HOST": "0.0.0.0",
             "JAEGER_OTLP_ENDPOINT": "jaeger:24317",
             "OTELCOL_STORAGE_DIR": "/var/lib/otelcol/file_storage",
+            "VICTORIALOGS_OTLP_ENDPOINT": "http://victorialogs:9428/insert/opentelemetry",
         },
     )
 
@@ -89,10 +90,25 @@ def test_pipelines_order_limiter_first_then_redaction(config: Any) -> None:
     assert set(pipelines["traces"]["exporters"]) == {"otlp_grpc/jaeger", "span_metrics", "debug"}
     assert set(pipelines["metrics"]["receivers"]) == {"otlp", "span_metrics"}
     assert pipelines["metrics"]["exporters"] == ["prometheus"]
-    # Evaluation events (otel_ml.evaluation) are OTLP logs: limited and redacted too.
+    # Python logging (configure(logs=True)) and evaluation events are OTLP logs:
+    # limited and redacted too, kept in VictoriaLogs (issue 15, part 3).
     assert pipelines["logs"] == {"receivers": ["otlp"],
                                  "processors": ["memory_limiter", "redaction"],
-                                 "exporters": ["debug"]}
+                                 "exporters": ["otlp_http/victorialogs"]}
+
+
+def test_logs_go_to_victorialogs_from_a_persistent_queue(config: Any) -> None:
+    exporter = config["exporters"]["otlp_http/victorialogs"]
+    # The exporter appends /v1/logs: VictoriaLogs' /insert/opentelemetry/v1/logs.
+    assert env_refs(exporter["endpoint"]) == [
+        ("VICTORIALOGS_OTLP_ENDPOINT", "http://127.0.0.1:9428/insert/opentelemetry")
+    ]
+    assert exporter["headers"] == {"VL-Stream-Fields": "service.name"}
+    assert exporter["retry_on_failure"]["enabled"] is True
+    queue = exporter["sending_queue"]
+    assert queue["enabled"] is True
+    assert queue["storage"] == config["exporters"]["otlp_grpc/jaeger"]["sending_queue"]["storage"]
+    assert not {"batch", "groupbytrace"} & set(config["service"]["pipelines"]["logs"]["processors"])
 
 
 def test_jaeger_exporter_retries_from_a_persistent_queue(config: Any) -> None:
