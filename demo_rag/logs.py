@@ -17,6 +17,7 @@ from typing import Any, Final
 from opentelemetry import baggage, trace
 
 from otel_ml import semconv
+from otel_ml._redaction import redact
 
 # LogRecord attributes that are not user-supplied ``extra`` fields.
 _RESERVED: Final = frozenset(
@@ -39,7 +40,9 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "service": self._service,
             "logger": record.name,
-            "message": record.getMessage(),
+            # Masked as the OTLP copy is (configure(logs=True)): a secret that
+            # reached a message (a token in a URL) stays off the terminal too.
+            "message": redact(record.getMessage()),
         }
         span_context = trace.get_current_span().get_span_context()
         if span_context.is_valid:

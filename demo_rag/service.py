@@ -5,6 +5,12 @@ otel-ml, instruments FastAPI, httpx and process CPU/RAM, runs uvicorn, and on ex
 flushes the telemetry: the last spans and the final cumulative metrics of a run are
 written only at shutdown, so a service stopped without it loses them.
 
+Logs: JSON lines on stderr always (local runs), and with ``OTEL_ML_LOGS=true`` (set
+by docker-compose.yml and the e2e suite) also through OTLP, where each line carries
+its trace id (``configure()`` reads the variable). Every request gets one
+:class:`AccessLog` line inside its server span, so a search by trace id finds a
+line of each service the request went through.
+
 The listening socket can be inherited from the launcher (``--fd``): the launcher binds
 a free port itself, so there is no window in which another process can take the port
 between choosing and binding it.
@@ -20,6 +26,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Final
 
@@ -88,10 +95,49 @@ def asgi_app(app: FastAPI, telemetry: otel_ml.Telemetry, public: bool) -> ASGIAp
     drops the caller's baggage; vectordb and llm are reached only through the api,
     so they trust its trace context and the tenant in its baggage.
     """
+    app.add_middleware(AccessLog)  # inside the server span the instrumentation opens
     otel_ml.instrument_fastapi(app, telemetry)
     if public:
         return edge(app, telemetry=telemetry)
     return edge(app, trusted=[TRUST_EVERYONE], strip_tenant=False, telemetry=telemetry)
+
+
+class AccessLog:
+    """One INFO line per request (``POST /ask -> 200``), logged when the response
+    has been sent, inside the request's server span: its trace and span ids go with
+    it. Health checks are left out, as they are from tracing. The query string is
+    part of the line, as in any access log; secrets in it are masked by the
+    redaction of the logs (JSON and OTLP alike).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in _QUIET_PATHS:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # an exception before the response started
+
+        async def sending(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            query = scope.get("query_string") or b""
+            target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+            logger.info("%s %s -> %d", scope["method"], target, status, extra={
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            })
+
+
+_QUIET_PATHS: Final = frozenset({"/healthz"})
 
 
 def new_app(
