@@ -23,7 +23,12 @@ from cfg_support import (
     port_of,
 )
 
-from otel_ml.cli.stack.components import VICTORIAMETRICS_RETENTION
+from otel_ml.cli.stack.components import (
+    VICTORIALOGS_OTLP_ENDPOINT_ENV,
+    VICTORIALOGS_RETENTION,
+    VICTORIAMETRICS_RETENTION,
+    victorialogs_otlp_endpoint,
+)
 
 COMPOSE = REPO / "docker-compose.yml"
 
@@ -327,3 +332,28 @@ def test_victoriametrics_is_the_built_release_and_prometheus_writes_to_it(
     assert _flag(vm, "-retentionPeriod") == VICTORIAMETRICS_RETENTION  # as `otel-ml stack up`
     assert f"127.0.0.1:{port}/health" in " ".join(vm["healthcheck"]["test"])
     assert "victoriametrics-data" in load_yaml(COMPOSE)["volumes"]
+
+
+def test_victorialogs_is_the_built_release_and_every_collector_writes_to_it(
+    services: dict[str, Any],
+) -> None:
+    backends = (REPO / "scripts" / "backends.sh").read_text("utf-8")
+    (version,) = re.findall(r"^VICTORIALOGS_VERSION=(\S+)", backends, re.MULTILINE)
+    vl = services["victorialogs"]
+    assert vl["image"] == f"victoriametrics/victoria-logs:v{version}"
+    port = port_of(_flag(vl, "-httpListenAddr"))
+    assert _published(vl)[port] == "127.0.0.1"
+    assert f"victorialogs-data:{_flag(vl, '-storageDataPath')}" in vl["volumes"]
+    assert _flag(vl, "-retentionPeriod") == VICTORIALOGS_RETENTION  # as `otel-ml stack up`
+    assert f"127.0.0.1:{port}/health" in " ".join(vl["healthcheck"]["test"])
+    assert "victorialogs-data" in load_yaml(COMPOSE)["volumes"]
+    # Every collector keeps otelcol.yaml's logs pipeline, scale tier included.
+    endpoint = victorialogs_otlp_endpoint(port, host="victorialogs")
+    for name in ("otelcol", "gateway-0", "gateway-1", "sampler-0", "sampler-1"):
+        assert services[name]["environment"][VICTORIALOGS_OTLP_ENDPOINT_ENV] == endpoint, name
+    # The demo services send their Python logging through OTLP.
+    for name in ("api", "vectordb", "llm"):
+        assert services[name]["environment"]["OTEL_ML_LOGS"] == "true", name
+    # Grafana's VictoriaLogs datasource is a plugin, installed at start.
+    grafana = services["grafana"]["environment"]
+    assert "victoriametrics-logs-datasource" in grafana["GF_PLUGINS_PREINSTALL"].split(",")

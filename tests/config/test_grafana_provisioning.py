@@ -98,3 +98,19 @@ def test_victoriametrics_datasource_reads_the_long_term_store(
     host = compose["network_mode"].removeprefix("service:")
     (listen,) = [a for a in compose["command"] if a.startswith("-httpListenAddr=")]
     assert victoriametrics["url"] == f"http://{host}:{listen.rsplit(':', 1)[1]}"
+
+
+def test_victorialogs_datasource_and_the_trace_to_logs_link(
+    datasources: dict[str, Any],
+) -> None:
+    victorialogs = datasources["victorialogs"]
+    assert victorialogs["type"] == "victoriametrics-logs-datasource"  # the plugin's id
+    compose = load_yaml(CONFIG.parent / "docker-compose.yml")["services"]["victorialogs"]
+    (listen,) = [a for a in compose["command"] if a.startswith("-httpListenAddr=")]
+    assert victorialogs["url"] == f"http://victorialogs:{listen.rsplit(':', 1)[1]}"
+    link = datasources["jaeger"]["jsonData"]["tracesToLogsV2"]
+    assert link["datasourceUid"] == "victorialogs"
+    assert link["customQuery"] is True
+    # Grafana's span variable, $$-escaped from env expansion; the e2e test
+    # (tests/e2e/test_e2e_logs.py) runs the query on a real VictoriaLogs.
+    assert link["query"].startswith('trace_id:="$${__span.traceId}"')
