@@ -35,6 +35,9 @@ DEMO_ENV = {
     "LLM_SIM_ERROR_RATE": "0",
     "LLM_SIM_SLOW_RATE": "0",
     "LLM_SIM_TBT_MS": "5",
+    # Python logging through OTLP as well (configure(logs=...)): the collector
+    # keeps it in VictoriaLogs (tests/e2e/test_e2e_logs.py).
+    "OTEL_ML_LOGS": "true",
 }
 TENANTS = ("acme", "globex", "initech")
 # Initial traffic: two tenants, streamed and JSON answers.
