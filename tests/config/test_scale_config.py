@@ -179,3 +179,10 @@ def test_prometheus_scrapes_every_member(tmp_path: Path) -> None:
     telemetry = load_yaml(tmp_path / "targets" / "otelcol.yml")
     assert exporter[0]["targets"] == [m.metrics_target for m in topology.members]
     assert telemetry[0]["targets"] == [m.telemetry_target for m in topology.members]
+
+
+def test_the_gateways_default_sampler_addresses_are_the_native_scale_stacks(gateway: Any) -> None:
+    topology = Topology.scale(Ports())
+    for index, sampler_member in enumerate(topology.samplers):
+        endpoint = gateway["exporters"][f"otlp_http/sampler-{index}"]["endpoint"]
+        assert env_default(endpoint) == sampler_member.otlp_http
