@@ -90,6 +90,7 @@ class LogBridge(logging.Handler):
         self._loggers: dict[str, Logger] = {}
         self._loggers_lock = threading.Lock()
         self._failed = False
+        self.attached_to: logging.Logger | None = None  # set by attach()
 
     def emit(self, record: logging.LogRecord) -> None:
         # Records logged while an exporter runs (urllib3, otel-ml's retry
@@ -181,15 +182,16 @@ def attach(logger_provider: LoggerProvider, target: bool | str) -> LogBridge | N
             return None
         handler = LogBridge(logger_provider)
         target_logger.addHandler(handler)
+        handler.attached_to = target_logger
         return handler
 
 
 def detach(handler: LogBridge) -> None:
-    """Remove ``handler`` from every logger it was attached to."""
+    """Remove ``handler`` from the logger :func:`attach` put it on."""
     with _attach_lock:
-        for candidate in (logging.getLogger(), *logging.Logger.manager.loggerDict.values()):
-            if isinstance(candidate, logging.Logger) and handler in candidate.handlers:
-                candidate.removeHandler(handler)
+        if handler.attached_to is not None:
+            handler.attached_to.removeHandler(handler)
+            handler.attached_to = None
 
 
 def _is_otel_handler(handler: logging.Handler) -> bool:
