@@ -32,6 +32,12 @@ def client() -> Iterator[Any]:
                                                       allow_reset=True))
     yield made
     made.reset()
+    # chromadb keeps one in-process system per identifier ("ephemeral"): with
+    # allow_reset, its settings differ from other tests' clients, which would
+    # then be refused ("already exists ... with different settings").
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
 
 
 def test_the_load_writes_once_then_nothing_then_only_what_changed(client: Any) -> None:
