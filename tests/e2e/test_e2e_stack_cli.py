@@ -32,7 +32,8 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 # Chroma too: this venv has chromadb, so the stack runs its server (issue 14).
-NAMES = ("otelcol", "jaeger", "prometheus", "alertmanager", "chroma", "victoriametrics")
+NAMES = ("otelcol", "jaeger", "prometheus", "alertmanager", "chroma", "victoriametrics",
+         "victorialogs")
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -82,7 +83,7 @@ def test_up_detached_status_and_down(tmp_path: Path) -> None:
         urls = Urls.for_ports(ports)
         for url in (f"{urls.jaeger}/api/services", f"{urls.prometheus}/-/ready",
                     f"{urls.alertmanager}/-/ready", f"{urls.chroma}/api/v2/heartbeat",
-                    f"{urls.victoriametrics}/health"):
+                    f"{urls.victoriametrics}/health", f"{urls.victorialogs}/health"):
             assert http_ok(url), url
         status = _cli("status", "--workdir", workdir, env=env)
         assert status.returncode == 0, status.stdout + status.stderr
