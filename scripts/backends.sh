@@ -104,9 +104,25 @@ install_debian() {
   fi
 }
 
+# A fix of ours to one collector module (collector-config/patches/, each says
+# why): a copy of the release's module, patched, and an ocb `replaces:` entry
+# pointing the build at it (`replaces:` is builder.yaml's last key).
+patch_collector_module() {
+  local module=$1 version=$2 patchfile=$3 work=$4 source copy
+  source=$(go mod download -json "$module@$version" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+  copy="$work/patched/${module##*/}"
+  mkdir -p "$work/patched"
+  cp -r "$source" "$copy" && chmod -R u+w "$copy"
+  (cd "$copy" && git apply -p1 "$patchfile")
+  printf '  - %s %s => %s\n' "$module" "$version" "$copy" >> "$work/builder.yaml"
+}
+
 build_collector() {
   local hash dir bin
-  hash=$(sha256sum "$repo/collector-config/builder.yaml" | cut -c1-12)
+  # The patches are part of what is built: a changed patch is a new binary.
+  hash=$(cat "$repo/collector-config/builder.yaml" "$repo"/collector-config/patches/*.patch \
+    | sha256sum | cut -c1-12)
   dir="$cache/otelcol-$OCB_VERSION-$hash"
   bin="$dir/otelcol-otel-ml"
   if [ ! -x "$bin" ]; then
@@ -119,6 +135,8 @@ build_collector() {
     local work="$dir.work"
     rm -rf "$work" && mkdir -p "$work"
     sed "s#output_path: .*#output_path: $work/_build#" "$repo/collector-config/builder.yaml" > "$work/builder.yaml"
+    patch_collector_module go.opentelemetry.io/collector/exporter/exporterhelper "v$OCB_VERSION" \
+      "$repo/collector-config/patches/exporterhelper-v$OCB_VERSION-persistent-queue-start.patch" "$work"
     timed collector "$ocb" --config="$work/builder.yaml"
     mkdir -p "$dir"
     mv "$work/_build/otelcol-otel-ml" "$bin"

@@ -10,12 +10,13 @@ Jaeger.
 Before the fix the ``batch`` processor held up to a second of acknowledged
 spans in memory ahead of the persistent queue, and each kill lost them.
 
-One cause of loss remains, in the collector itself (v0.155.0; see
-docs/reliability.md): a restart whose shared ``otlp`` receiver serves before
-the Jaeger exporter's disk queue has recovered lets a request race that
-recovery, which can lose acknowledged requests. The test fails on any other
-loss: a lost request is accepted only if such a restart (its log shows the
-window) returned after the request was acknowledged.
+A second cause was in the collector itself (v0.155.0; docs/reliability.md,
+item 7): a restart whose shared ``otlp`` receiver served before the Jaeger
+exporter's disk queue had recovered let a request race that recovery and
+lose acknowledged requests (5 losses in 562 kills). The build patches the
+queue (collector-config/patches/): it refuses requests until it has started,
+the receiver answers 503 and the sender retries. So nothing may be lost; the
+racing restarts are still printed, as they show the patch at work.
 """
 
 from __future__ import annotations
@@ -102,11 +103,9 @@ def test_sigkill_under_load_loses_no_acknowledged_span(
     ]
     assert min(gains) > 0, gains
     assert acknowledged > acknowledged_before_kill[-1] >= KILLS * 1000
-    unexplained = _not_explained_by_races(missing, sender.sent_at, races)
-    assert not unexplained, (
-        f"{sum(len(s) for s in unexplained.values())} of {acknowledged} acknowledged spans "
-        f"never reached Jaeger ({len(unexplained)} requests), more than the collector's "
-        f"start-up race explains ({len(races)} racing restarts)"
+    assert lost == 0, (
+        f"{lost} of {acknowledged} acknowledged spans never reached Jaeger "
+        f"({len(missing)} requests; {len(races)} restarts served before their queue was up)"
     )
 
 
@@ -131,23 +130,3 @@ def _races(
         overwrote = collector.loaded_write_index(start) < collector.loaded_write_index(start - 1)
         races.append(Race(start, healthy, early, overwrote))
     return races
-
-
-def _not_explained_by_races(
-    missing: dict[str, set[str]], sent_at: dict[str, float], races: list[Race]
-) -> dict[str, set[str]]:
-    """The lost requests the start-up race (docs/reliability.md) cannot account for.
-
-    A race loses only requests sent before the racing restart was healthy: all of
-    them when it overwrote the stored metadata, otherwise at most one per request
-    it acknowledged early (each shares an item key with a re-queued one).
-    """
-    left = {
-        trace: spans for trace, spans in missing.items()
-        if not any(r.overwrote and sent_at[trace] <= r.healthy_at for r in races)
-    }
-    budget = sum(r.early_acks for r in races if not r.overwrote)
-    last = max((r.healthy_at for r in races if not r.overwrote), default=float("-inf"))
-    if len(left) <= budget and all(sent_at[trace] <= last for trace in left):
-        return {}
-    return left
