@@ -52,11 +52,13 @@ from e2e_clients import METRIC_TIMEOUT_S, poll
 from e2e_demo import Traffic
 from test_e2e_dashboards import QUERIES as PANEL_QUERIES
 
+from demo_rag.chroma_store import DEFAULT_COLLECTION as DATA_SOURCE
 from otel_ml.cli.stack import Stack, find_config_dir
 
 pytestmark = pytest.mark.e2e
 
 RULES_DIR = find_config_dir() / "prometheus" / "rules"
+TENANTS = ("acme", "globex", "initech")  # the steady load's (SteadyLoad.PLAN)
 WINDOW = "1m"  # the dashboards' $__rate_interval
 WINDOW_S = 60
 SCRAPE_S = 5  # prometheus.yml's scrape_interval
@@ -95,6 +97,20 @@ class Query:
     @property
     def quantile(self) -> bool:
         return "histogram_quantile" in self.expr
+
+    @property
+    def sporadic(self) -> bool:
+        """Over a metric whose label sets appear at random under the load.
+
+        ``llm.evaluation.score`` is labelled by the evaluation's verdict, and an
+        ``unsupported`` or ``abstained`` answer comes when the simulated model
+        hallucinates (15 %): such a series is often born inside the rate window,
+        which Prometheus extrapolates and VictoriaMetrics counts from zero, and
+        which MetricsQL's formula in PromQL cannot select. The difference is by
+        design, as with windows longer than a series' life: these queries are
+        compared for their label sets, not their values.
+        """
+        return "llm_evaluation_score" in self.expr
 
 
 def clamp_windows(expr: str) -> str:
@@ -299,9 +315,25 @@ def _mismatches(
     return problems
 
 
+def _fed_by_the_load(labels: frozenset[tuple[str, str]]) -> bool:
+    """A series of the steady load's tenants and data source, not one another test
+    left behind: a recording rule's output whose inputs stopped is stale (absent)
+    in Prometheus, while VictoriaMetrics still answers its last value."""
+    found = dict(labels)
+    return (found.get("tenant_id", TENANTS[0]) in TENANTS
+            and found.get("gen_ai_data_source_id", DATA_SOURCE) == DATA_SOURCE)
+
+
+def _live(answer: Answer) -> Answer:
+    return {labels: value for labels, value in answer.items() if _fed_by_the_load(labels)}
+
+
 def _check(query: Query, compared: Compared) -> None:
-    prometheus, vm = compared.prometheus[query.id], compared.victoriametrics[query.id]
-    if query.rated and query.quantile:
+    prometheus = _live(compared.prometheus[query.id])
+    vm = _live(compared.victoriametrics[query.id])
+    if query.rated and query.sporadic:
+        problems = _mismatches(prometheus, vm, math.inf, math.inf, zero_or_absent=True)
+    elif query.rated and query.quantile:
         # Values: test_victoriametrics_computes_rates_as_metricsql_documents.
         problems = _mismatches(prometheus, vm, math.inf, math.inf, zero_or_absent=True)
     elif query.rated:
@@ -374,8 +406,8 @@ def test_the_comparison_had_data(compared: Compared) -> None:
 
 
 
-@pytest.mark.parametrize("query", [q for q in PANELS + RULES if q.rated],
-                         ids=[q.id for q in PANELS + RULES if q.rated])
+@pytest.mark.parametrize("query", [q for q in PANELS + RULES if q.rated and not q.sporadic],
+                         ids=[q.id for q in PANELS + RULES if q.rated and not q.sporadic])
 def test_victoriametrics_computes_rates_as_metricsql_documents(
     query: Query, compared: Compared
 ) -> None:

@@ -26,17 +26,17 @@ DOCS = corpus.load()[:12]
 @pytest.fixture
 def client() -> Iterator[Any]:
     import chromadb  # a dev dependency: imported here, as `import otel_ml` stays light
+    from chromadb.api.shared_system_client import SharedSystemClient
     from chromadb.config import Settings
 
+    # chromadb keeps one in-process system per identifier ("ephemeral") and refuses
+    # a client with other settings ("already exists ... with different settings"):
+    # this one has allow_reset, other tests' clients do not. Cleared on both sides.
+    SharedSystemClient.clear_system_cache()
     made = chromadb.EphemeralClient(settings=Settings(anonymized_telemetry=False,
                                                       allow_reset=True))
     yield made
     made.reset()
-    # chromadb keeps one in-process system per identifier ("ephemeral"): with
-    # allow_reset, its settings differ from other tests' clients, which would
-    # then be refused ("already exists ... with different settings").
-    from chromadb.api.shared_system_client import SharedSystemClient
-
     SharedSystemClient.clear_system_cache()
 
 
