@@ -85,9 +85,15 @@ def test_one_request_logs_of_all_three_services_by_trace_id(
 
     query = _trace_to_logs_query(trace_id)
     wanted = {*SERVICES, RAW_SERVICE}
+    def complete(got: list[dict[str, str]]) -> bool:
+        # Every service's access line (its last line, written as the response ends),
+        # not just any line of it: the api logs before its access line, which can
+        # arrive a batch later.
+        accessed = {row.get("service.name") for row in got if " -> 200" in row.get("_msg", "")}
+        return set(SERVICES) <= accessed and RAW_SERVICE in {r.get("service.name") for r in got}
+
     rows = poll(
-        lambda: _logsql(http, stack.urls.victorialogs, query),
-        lambda got: wanted <= {row.get("service.name") for row in got},
+        lambda: _logsql(http, stack.urls.victorialogs, query), complete,
         timeout=LOGS_TIMEOUT_S, what=f"log lines of {sorted(wanted)} in VictoriaLogs",
     )
     assert {row["trace_id"] for row in rows} == {trace_id}
