@@ -53,11 +53,17 @@ class Traffic:
         self._lock = threading.Lock()
         self.ledger: list[Asked] = []
 
-    def ask(self, tenant: str, stream: bool = False) -> Asked:
+    def ask(
+        self, tenant: str, stream: bool = False, params: Mapping[str, str] | None = None
+    ) -> Asked:
+        """One /ask as ``tenant``; ``params`` go in its query string. Every answer the
+        api gives must be in the ledger: the metric tests hold Prometheus' totals
+        per tenant to it."""
         with self._lock:
             question = self._questions[len(self.ledger) % len(self._questions)]
         response = self._client.post(
             f"{self._services.api}/ask",
+            params=params,
             json={"question": question, "stream": stream},
             headers={"X-API-Key": self._services.api_keys[tenant]},
         )
