@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,19 +42,14 @@ from demo_rag.chroma_store import HEARTBEAT_PATH, ChromaSettings, ChromaStore
 from demo_rag.embeddings import VectorIndex
 from otel_ml.cli.stack.components import chroma_component, write_chroma_config
 from otel_ml.cli.stack.discovery import require_chroma
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from otel_ml.cli.stack.ports import free_ports
 
 
 class ChromaServer:
     """``chroma run`` on a data folder, as the demo launcher starts it."""
 
     def __init__(self, data: Path, scratch: Path) -> None:
-        self.port = _free_port()
+        self.port = free_ports(1)[0]
         self.url = f"http://127.0.0.1:{self.port}"
         config = write_chroma_config(scratch / f"chroma-{self.port}.yaml", data, self.port)
         component = chroma_component(require_chroma(), config, self.port)

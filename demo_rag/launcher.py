@@ -46,6 +46,7 @@ from demo_rag.service import PARENT_PID_ENV
 from otel_ml.cli.stack.components import chroma_component, write_chroma_config
 from otel_ml.cli.stack.discovery import require_chroma
 from otel_ml.cli.stack.errors import StackError
+from otel_ml.cli.stack.ports import free_ports
 from otel_ml.cli.supervisor import Child, ProcessSpec, StartupError, Supervisor
 
 SERVICES: Final = ("vectordb", "llm", "api")  # start order; api depends on the other two
@@ -157,7 +158,9 @@ def _spawn_chroma(
         binary = require_chroma()
     except StackError as exc:
         raise LaunchError(str(exc)) from None
-    port = _free_port()
+    # Chroma binds its own port (it cannot inherit a socket): a small window in
+    # which another listener could take it, reported by the health check's log tail.
+    (port,) = free_ports(1)
     config = write_chroma_config(scratch / "chroma.yaml", data.resolve(), port)
     component = chroma_component(binary, config, port, otlp_grpc_endpoint=otlp_grpc)
     supervisor.spawn(ProcessSpec(
@@ -174,14 +177,6 @@ def _spawn_chroma(
 def _grpc_endpoint(otlp_endpoint: str | None) -> str | None:
     protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     return otlp_endpoint if otlp_endpoint and protocol == "grpc" else None
-
-
-def _free_port() -> int:
-    # Chroma binds its own port (it cannot inherit a socket): a small window in
-    # which another process could take it, reported by the health check's log tail.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _listen() -> socket.socket:

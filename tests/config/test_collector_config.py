@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from cfg_support import (
 )
 
 from otel_ml import semconv
+from otel_ml.cli.stack.ports import free_ports
 
 OTELCOL_YAML = CONFIG / "otelcol.yaml"
 
@@ -342,18 +342,11 @@ def _attr(key: str, value: str | int) -> dict[str, Any]:
     return {"key": key, "value": typed}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _through_collector(
     otelcol_bin: Path, tmp_path: Path, config: Any, attributes: list[dict[str, Any]]
 ) -> str:
     """What the debug exporter prints for one span sent through otelcol.yaml's redaction."""
-    port = _free_port()
+    port = free_ports(1)[0]
     cfg = tmp_path / "redaction.yaml"
     redaction = json.dumps(config["processors"]["redaction"])
     cfg.write_text(REDACTION_ONLY.format(port=port, redaction=redaction), encoding="utf-8")

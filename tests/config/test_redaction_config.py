@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
 import time
@@ -26,6 +25,7 @@ import pytest
 from cfg_support import CONFIG, load_script, load_yaml
 
 from otel_ml._redaction import all_patterns, load_rules
+from otel_ml.cli.stack.ports import free_ports
 
 OTELCOL_YAML = CONFIG / "otelcol.yaml"
 RULES = load_rules()
@@ -112,13 +112,6 @@ class _Sink(BaseHTTPRequestHandler):
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _attr(key: str, value: Any) -> dict[str, Any]:
     if isinstance(value, list):
         values = [{"stringValue": v} for v in value]
@@ -168,7 +161,7 @@ def through_collector(
     handler = type("Sink", (_Sink,), {"received": received})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = _free_port()
+    port = free_ports(1)[0]
     processors = {k: config["processors"][k] for k in ("redaction", "transform/redaction")}
     work = tmp_path_factory.mktemp("redaction")
     cfg = work / "collector.yaml"

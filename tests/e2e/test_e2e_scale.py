@@ -45,7 +45,7 @@ from e2e_scale import (
 
 from otel_ml.cli.stack import Binaries, Ports, Stack, StackError, find_config_dir
 from otel_ml.cli.stack.ports import PORT_ENV, busy_ports
-from otel_ml.cli.stack.scale import Topology
+from otel_ml.cli.stack.scale import PORT_STEP, Topology
 
 pytestmark = pytest.mark.e2e
 
@@ -318,11 +318,15 @@ def _alive(pid: int) -> bool:
 
 
 def _scale_ports() -> Ports:
-    """Free base ports whose +10/+20/+30 moves (the other members) are free too."""
+    """Free base ports whose +10/+20/+30 moves (the other members) are free too,
+    and none of them another field's port."""
+    members_after_first = len(Topology.scale(Ports()).members) - 1
     for _ in range(20):
-        ports = Ports.free()
+        ports = Ports.free(headroom=PORT_STEP * members_after_first)
         members = Topology.scale(ports).members
-        if not busy_ports({m.name: m.ports for m in members}):
+        moved = [p for m in members[1:] for p in m.ports.values()]
+        if (not busy_ports({m.name: m.ports for m in members})
+                and not set(moved) & set(ports.as_dict().values())):
             return ports
     pytest.fail("no free ports for the scale topology", pytrace=False)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from otel_ml.cli.stack.ports import free_ports
 
 REQUESTS = 30
 APP = """
@@ -39,12 +40,6 @@ def hello() -> dict[str, bool]:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _serve_and_stop(tmp_path: Path, *, lifespan: bool, sigterm: bool) -> tuple[int, int]:
     """Server spans written, and uvicorn's exit status."""
     (tmp_path / "sigterm_app.py").write_text(
@@ -53,7 +48,7 @@ def _serve_and_stop(tmp_path: Path, *, lifespan: bool, sigterm: bool) -> tuple[i
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(OTEL_ML_DATA_DIR=str(data), OTEL_METRIC_EXPORT_INTERVAL="600000")
-    port = _free_port()
+    port = free_ports(1)[0]
     server = subprocess.Popen(
         [
             sys.executable,

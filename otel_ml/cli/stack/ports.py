@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from otel_ml.cli.stack.errors import StackError
 
 HOST: Final = "127.0.0.1"
+# Where free_ports looks when the kernel's ephemeral range cannot be read
+# (Linux's default ephemeral range starts at 32768).
+_LOWEST_FREE: Final = 10_000
+_EPHEMERAL_RANGE: Final = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
 @dataclass(frozen=True)
@@ -55,22 +61,13 @@ class Ports:
         return cls(**values)
 
     @classmethod
-    def free(cls) -> Ports:
+    def free(cls, headroom: int = 0) -> Ports:
         """Ports the kernel reports free right now, for tests next to a running stack.
 
-        All sockets are held open together so no two fields get the same port;
-        another process could still take one before the stack binds it, which
-        the start-up check then reports.
+        See :func:`free_ports`; another process could still take one before the
+        stack binds it, which the start-up check then reports.
         """
-        sockets = [socket.socket() for _ in dataclasses.fields(cls)]
-        try:
-            for sock in sockets:
-                sock.bind((HOST, 0))
-            numbers = [int(sock.getsockname()[1]) for sock in sockets]
-        finally:
-            for sock in sockets:
-                sock.close()
-        return cls(*numbers)
+        return cls(*free_ports(len(dataclasses.fields(cls)), headroom))
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -144,3 +141,43 @@ def busy_ports(by_program: Mapping[str, Mapping[str, int]]) -> list[str]:
                 except OSError:
                     busy.append(f"{HOST}:{port} ({program} {name})")
     return busy
+
+
+def free_ports(count: int, headroom: int = 0) -> list[int]:
+    """``count`` distinct ports free right now, below the kernel's ephemeral range.
+
+    Not ``bind(0)``: that hands out ports of the ephemeral range, which the
+    kernel also gives to the local end of every outgoing connection, so in the
+    time between this check and a program's own bind, any client on the
+    machine (a scrape, an exporter) can take one and the program fails with
+    "address already in use". Below the range, only a listener can. The
+    sockets are held open together, so no two ports are the same; ``headroom``
+    keeps that many ports above the highest one below the range too (ports
+    moved by a fixed step, as the scale tier's members are).
+    """
+    low, high = _LOWEST_FREE, _ephemeral_start() - 1 - headroom
+    held: list[socket.socket] = []
+    try:
+        for candidate in random.sample(range(low, high), k=min(high - low, 50 * count + 1000)):
+            if len(held) == count:
+                break
+            sock = socket.socket()
+            try:
+                sock.bind((HOST, candidate))
+            except OSError:
+                sock.close()
+                continue
+            held.append(sock)
+        if len(held) < count:
+            raise StackError(f"only {len(held)} of {count} ports free in {low}..{high}")
+        return [int(sock.getsockname()[1]) for sock in held]
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768

@@ -12,13 +12,12 @@ every member (:func:`write_prometheus_targets`).
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from otel_ml.cli.stack.ports import HOST, PORT_ENV, Ports
+from otel_ml.cli.stack.ports import HOST, PORT_ENV, Ports, free_ports
 
 TOPOLOGIES: Final = ("default", "scale")
 GATEWAYS: Final = 2
@@ -84,7 +83,7 @@ class Topology:
     def scale_free(cls, ports: Ports) -> Topology:
         """gateway-0 on ``ports``' collector ports, the others on ports free right now (tests)."""
         base = {name: ports.as_dict()[name] for name in COLLECTOR_PORTS}
-        numbers = iter(_free_ports(len(COLLECTOR_PORTS) * (GATEWAYS + SAMPLERS - 1)))
+        numbers = iter(free_ports(len(COLLECTOR_PORTS) * (GATEWAYS + SAMPLERS - 1)))
         return cls._build(lambda _k: {name: next(numbers) for name in COLLECTOR_PORTS}, base)
 
     @classmethod
@@ -167,14 +166,3 @@ def _replace(order: Sequence[str], tier: Sequence[str]) -> tuple[str, ...]:
     for name in order:
         out += tier if name == SINGLE_COLLECTOR else [name]
     return tuple(out)
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind((HOST, 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
