@@ -66,6 +66,8 @@ def test_the_server_runs_a_config_file_and_exports_traces_over_grpc(tmp_path: Pa
         "ANONYMIZED_TELEMETRY": "False",
         "CHROMA_OPEN_TELEMETRY__ENDPOINT": "http://127.0.0.1:4317",
         "CHROMA_OPEN_TELEMETRY__SERVICE_NAME": "chromadb",
+        # Its metrics at the scrape interval, not once per 1m rate window.
+        "OTEL_METRIC_EXPORT_INTERVAL": "5000",
     }
 
 
