@@ -17,13 +17,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-import yaml
 from e2e_clients import (
     ALERT_TIMEOUT_S,
     METRIC_TIMEOUT_S,
@@ -32,6 +30,7 @@ from e2e_clients import (
     WebhookReceiver,
     poll,
 )
+from e2e_rules import fast_rules
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -46,8 +45,7 @@ pytestmark = pytest.mark.e2e
 RULES_FILE = "fairness.yml"
 RATIO_ALERT = drift_bias.RATIO_ALERT  # DemographicParityRatioLow
 SHIFT_ALERT = drift_bias.SHIFT_ALERT  # FairnessDisparityShift
-FAST_FOR = "10s"
-FAST_FOR_S = 10.0
+FAST_FOR_S = 10
 SERVICE = "e2e-bias"
 RUN_LABEL = "e2e_run"
 SEED, ROWS = 7, 1000  # the drift demo's defaults
@@ -58,52 +56,11 @@ RATIO = 'ml_fairness_disparity{{ml_fairness_measure="demographic_parity_ratio", 
 # --- the rules ---------------------------------------------------------------------------------
 
 
-def fast_rules(source: Path, duration: str) -> dict[str, Any]:
-    """``source``'s rule groups with every ``for:`` set to ``duration``, nothing else changed."""
-    document: dict[str, Any] = yaml.safe_load(source.read_text())
-    shortened = []
-    for group in document["groups"]:
-        for rule in group["rules"]:
-            if "for" in rule:
-                rule["for"] = duration
-                shortened.append(rule.get("alert"))
-    assert {RATIO_ALERT, SHIFT_ALERT} <= set(shortened), f"{source} lost an alert"
-    return document
-
-
-def _loaded_for(client: httpx.Client, prometheus_url: str) -> float | None:
-    response = client.get(f"{prometheus_url}/api/v1/rules", params={"type": "alert"})
-    response.raise_for_status()
-    for group in response.json()["data"]["groups"]:
-        for rule in group["rules"]:
-            if rule["name"] == RATIO_ALERT:
-                return float(rule["duration"])
-    return None
-
-
 @pytest.fixture
 def fast_fairness_rules(stack: Stack, http: httpx.Client) -> Iterator[None]:
     """The real fairness.yml with short ``for:``, loaded into the running Prometheus."""
-    loaded = stack.prometheus_rules_dir / RULES_FILE
-    original = loaded.read_text()
-    rewritten = fast_rules(stack.config_dir / "prometheus" / "rules" / RULES_FILE, FAST_FOR)
-    loaded.write_text(yaml.safe_dump(rewritten, sort_keys=False))
-    try:
-        stack.reload_prometheus()
-        poll(
-            lambda: _loaded_for(http, stack.urls.prometheus),
-            lambda duration: duration == FAST_FOR_S,
-            timeout=METRIC_TIMEOUT_S,
-            what=f"{RATIO_ALERT} loaded with for: {FAST_FOR}",
-        )
+    with fast_rules(stack, http, RULES_FILE, [RATIO_ALERT, SHIFT_ALERT], FAST_FOR_S):
         yield
-    finally:
-        # Remove the group before restoring it: a reload that only changes a rule carries
-        # its active alerts over into the restored 15-minute rule.
-        loaded.unlink()
-        stack.reload_prometheus()
-        loaded.write_text(original)
-        stack.reload_prometheus()
 
 
 # --- the scenario ------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from e2e_clients import (
     ALERT_TIMEOUT_S,
     METRIC_TIMEOUT_S,
@@ -39,6 +38,7 @@ from e2e_clients import (
     poll,
 )
 from e2e_demo import SERVICES, Asked, Traffic
+from e2e_rules import fast_rules
 
 from demo_rag.launcher import launch
 from otel_ml import semconv
@@ -50,7 +50,7 @@ pytestmark = pytest.mark.e2e
 QUERY_ROUTE = "POST /api/v2/tenants/{tenant}/databases/{database}/collections/{collection_id}/query"
 ALERT = "RetrievalReturnsNoDocuments"
 RULES_FILE = "rag.yml"
-FAST_FOR = "10s"
+FAST_FOR_S = 10
 EMPTY_ENV = {
     "OTEL_METRIC_EXPORT_INTERVAL": "1000",
     "OTEL_BSP_SCHEDULE_DELAY": "200",
@@ -128,31 +128,11 @@ def test_chroma_exports_server_spans_that_do_not_continue_the_callers_trace(
 # --- an empty collection fires the no-documents alert ----------------------------------------
 
 
-def _fast_rules(source: Path) -> dict[str, Any]:
-    """rag.yml with only the RetrievalReturnsNoDocuments ``for:`` shortened."""
-    document: dict[str, Any] = yaml.safe_load(source.read_text())
-    rules = [r for g in document["groups"] for r in g["rules"] if r.get("alert") == ALERT]
-    assert len(rules) == 1, f"{source} has no single {ALERT}"
-    rules[0]["for"] = FAST_FOR
-    return document
-
-
 @pytest.fixture
-def fast_rag_rules(stack: Stack, prometheus: Prometheus) -> Iterator[None]:
-    loaded = stack.prometheus_rules_dir / RULES_FILE
-    original = loaded.read_text()
-    loaded.write_text(yaml.safe_dump(_fast_rules(stack.config_dir / "prometheus" / "rules"
-                                                 / RULES_FILE), sort_keys=False))
-    try:
-        stack.reload_prometheus()
+def fast_rag_rules(stack: Stack, http: httpx.Client) -> Iterator[None]:
+    """rag.yml with only the RetrievalReturnsNoDocuments ``for:`` shortened."""
+    with fast_rules(stack, http, RULES_FILE, [ALERT], FAST_FOR_S, only_these=True):
         yield
-    finally:
-        # As test_e2e_drift_alert: drop the group first, so our firing alert is not
-        # carried over into the restored rule.
-        loaded.unlink()
-        stack.reload_prometheus()
-        loaded.write_text(original)
-        stack.reload_prometheus()
 
 
 def test_an_empty_collection_fires_retrieval_returns_no_documents(

@@ -30,7 +30,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from e2e_clients import (
     ALERT_TIMEOUT_S,
     METRIC_TIMEOUT_S,
@@ -40,6 +39,7 @@ from e2e_clients import (
     poll,
 )
 from e2e_demo import Asked, Traffic
+from e2e_rules import alert_rules, fast_rules
 
 from demo_rag import api, driver
 from demo_rag.launcher import Services, launch
@@ -53,8 +53,7 @@ ALERT = "FeatureDriftDetected"
 RULES_FILE = "drift.yml"
 # Two rule evaluations (5 s each): the alert still goes pending, then firing, as in
 # production, but within seconds.
-FAST_FOR = "10s"
-FAST_FOR_S = 10.0
+FAST_FOR_S = 10
 RUN_LABEL = "e2e_run"  # the resource attribute e2e.run, as the collector's exporter names it
 FEATURE_LABEL = semconv.DRIFT_FEATURE.replace(".", "_")  # ml.feature.name, likewise
 # Not the session traffic's tenants: this test's spend and votes stay apart in
@@ -91,36 +90,6 @@ MUST_FIRE = (semconv.RAG_RETRIEVAL_SCORE_MAX, semconv.RAG_GROUNDEDNESS_SCORE)
 # --- the rules ---------------------------------------------------------------------------------
 
 
-def fast_rules(source: Path, duration: str) -> dict[str, Any]:
-    """``source``'s rule groups with every ``for:`` set to ``duration``, nothing else changed."""
-    document: dict[str, Any] = yaml.safe_load(source.read_text())
-    shortened = []
-    for group in document["groups"]:
-        for rule in group["rules"]:
-            if "for" in rule:
-                rule["for"] = duration
-                shortened.append(rule.get("alert"))
-    assert ALERT in shortened, f"{source} has no {ALERT} with a `for` to shorten"
-    return document
-
-
-def alert_rules(client: httpx.Client, prometheus_url: str) -> list[dict[str, Any]]:
-    """Prometheus' alerting rule groups, from /api/v1/rules."""
-    response = client.get(f"{prometheus_url}/api/v1/rules", params={"type": "alert"})
-    response.raise_for_status()
-    groups: list[dict[str, Any]] = response.json()["data"]["groups"]
-    return groups
-
-
-def _loaded_for(groups: list[dict[str, Any]]) -> float | None:
-    """The ``for`` (seconds) of the loaded drift rule, or None while it is not loaded."""
-    for group in groups:
-        for rule in group["rules"]:
-            if rule["name"] == ALERT:
-                return float(rule["duration"])
-    return None
-
-
 def _evaluated_at(groups: list[dict[str, Any]]) -> float:
     """When the group holding the drift rule was last evaluated (unix seconds)."""
     for group in groups:
@@ -138,27 +107,8 @@ def _unix(rfc3339: str) -> float:
 @pytest.fixture
 def fast_drift_rules(stack: Stack, http: httpx.Client) -> Iterator[None]:
     """The real drift.yml with short ``for:``, loaded into the running Prometheus, then restored."""
-    loaded = stack.prometheus_rules_dir / RULES_FILE
-    original = loaded.read_text()
-    rewritten = fast_rules(stack.config_dir / "prometheus" / "rules" / RULES_FILE, FAST_FOR)
-    loaded.write_text(yaml.safe_dump(rewritten, sort_keys=False))
-    try:
-        stack.reload_prometheus()
-        poll(
-            lambda: _loaded_for(alert_rules(http, stack.urls.prometheus)),
-            lambda duration: duration == FAST_FOR_S,
-            timeout=METRIC_TIMEOUT_S,
-            what=f"{ALERT} loaded with for: {FAST_FOR}",
-        )
+    with fast_rules(stack, http, RULES_FILE, [ALERT], FAST_FOR_S):
         yield
-    finally:
-        # Remove the group before restoring it: a reload that only changes a rule copies
-        # its active alerts into the new one, so ours would keep firing under the 15 min
-        # rule for as long as the collector still exports our series.
-        loaded.unlink()
-        stack.reload_prometheus()
-        loaded.write_text(original)
-        stack.reload_prometheus()
 
 
 # --- the demo and its webhook ------------------------------------------------------------------

@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from e2e_clients import (
     ALERT_TIMEOUT_S,
     METRIC_TIMEOUT_S,
@@ -29,6 +28,7 @@ from e2e_clients import (
     poll,
 )
 from e2e_demo import Traffic
+from e2e_rules import fast_rules
 
 from demo_rag import api
 from demo_rag.launcher import Services, launch
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.e2e
 
 ALERT = "HallucinationRateHigh"
 RULES_FILE = "rag.yml"
-FAST_FOR = "10s"
+FAST_FOR_S = 10
 # The rule needs 20 evaluated answers per tenant and model within increase(): a first
 # few make the series exist and get scraped (increase() ignores what a counter counted
 # before its first scrape), then the rest.
@@ -71,36 +71,8 @@ def tenant(run_id: str) -> str:
 @pytest.fixture
 def fast_rag_rules(stack: Stack, http: httpx.Client) -> Iterator[None]:
     """The real rag.yml with every ``for:`` at 10s, loaded into Prometheus, then restored."""
-    loaded = stack.prometheus_rules_dir / RULES_FILE
-    original = loaded.read_text()
-    document: dict[str, Any] = yaml.safe_load(
-        (stack.config_dir / "prometheus" / "rules" / RULES_FILE).read_text())
-    for group in document["groups"]:
-        for rule in group["rules"]:
-            if "for" in rule:
-                rule["for"] = FAST_FOR
-    loaded.write_text(yaml.safe_dump(document, sort_keys=False))
-    try:
-        stack.reload_prometheus()
-        poll(lambda: _loaded_for(http, stack.urls.prometheus), lambda d: d == 10.0,
-             timeout=METRIC_TIMEOUT_S, what=f"{ALERT} loaded with for: {FAST_FOR}")
+    with fast_rules(stack, http, RULES_FILE, [ALERT], FAST_FOR_S):
         yield
-    finally:
-        # Remove, then restore: a reload that only changes a rule keeps its active alerts.
-        loaded.unlink()
-        stack.reload_prometheus()
-        loaded.write_text(original)
-        stack.reload_prometheus()
-
-
-def _loaded_for(http: httpx.Client, prometheus_url: str) -> float | None:
-    response = http.get(f"{prometheus_url}/api/v1/rules", params={"type": "alert"})
-    response.raise_for_status()
-    for group in response.json()["data"]["groups"]:
-        for rule in group["rules"]:
-            if rule["name"] == ALERT:
-                return float(rule["duration"])
-    return None
 
 
 @pytest.fixture
