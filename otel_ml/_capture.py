@@ -1,4 +1,4 @@
-"""In-memory spans and metrics of one :class:`otel_ml.Telemetry`, for tests.
+"""In-memory spans, metrics and events of one :class:`otel_ml.Telemetry`, for tests.
 
 Kept apart from :mod:`otel_ml.testing` (the pytest plugin, which pytest imports
 at start-up in every project that has otel-ml installed) because it needs the
@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.processor.baggage import BaggageSpanProcessor
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     HistogramDataPoint,
@@ -29,7 +31,8 @@ DataPoint = NumberDataPoint | HistogramDataPoint
 
 
 class Capture:
-    """In-memory spans and metrics of one :class:`Telemetry`, with finders."""
+    """In-memory spans, metrics and log records (events such as
+    ``gen_ai.evaluation.result``) of one :class:`Telemetry`, with finders."""
 
     def __init__(
         self,
@@ -40,6 +43,9 @@ class Capture:
     ) -> None:
         self.exporter = InMemorySpanExporter()
         self.reader = InMemoryMetricReader()
+        self.logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
+        logger_provider = LoggerProvider()
+        logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self.logs))
         tracer_provider = TracerProvider()
         tracer_provider.add_span_processor(
             BaggageSpanProcessor(lambda key: key == semconv.TENANT_ID)
@@ -56,6 +62,8 @@ class Capture:
             capture_content=capture_content,
             prices=PriceTable.load(pricing),
             max_tenants=max_tenants,
+            logger_provider=logger_provider,
+            owns_logger_provider=True,
         )
 
     # --- spans -------------------------------------------------------------
@@ -78,6 +86,23 @@ class Capture:
         names = sorted({span.name for span in self.exporter.get_finished_spans()})
         assert len(found) == 1, f"expected 1 span {name!r}, found {len(found)}; spans: {names}"
         return found[0]
+
+    # --- events and logs ----------------------------------------------------
+    def events(
+        self, name: str | None = None, attributes: Mapping[str, Any] | None = None
+    ) -> list[ReadableLogRecord]:
+        """Emitted log records that are events (``event_name`` set), optionally of
+        one name and with these attribute values; ``.log_record`` holds each one's
+        attributes, body and trace context."""
+        found = []
+        for record in self.logs.get_finished_logs():
+            event_name = record.log_record.event_name
+            if not event_name or (name is not None and event_name != name):
+                continue
+            record_attributes = record.log_record.attributes or {}
+            if all(record_attributes.get(k) == v for k, v in (attributes or {}).items()):
+                found.append(record)
+        return found
 
     # --- metrics -----------------------------------------------------------
     def points(self, metric: str, attributes: Mapping[str, Any] | None = None) -> list[DataPoint]:
@@ -111,6 +136,7 @@ class Capture:
 
     def clear(self) -> None:
         self.exporter.clear()
+        self.logs.clear()
 
     def shutdown(self) -> None:
         self.telemetry.shutdown()

@@ -201,11 +201,49 @@ def test_points_sum_and_count(otel_capture: Capture) -> None:
     assert otel_capture.metric_sum("no.such.metric") == 0
 
 
-def test_clear_forgets_spans(otel_capture: Capture) -> None:
+def test_events_finds_evaluation_results_parented_to_the_generation(
+    otel_capture: Capture,
+) -> None:
+    from otel_ml.evaluation import EvaluationInput
+
+    with otel_ml.generation("gpt-4o-mini", "openai") as g:
+        g.usage(input_tokens=10, output_tokens=5)
+    data = EvaluationInput(answer="Paris is the capital of France.",
+                           contexts=["Paris is the capital of France."], model="gpt-4o-mini")
+    (result,) = otel_ml.evaluate(g, data)
+
+    (event,) = otel_capture.events(semconv.EVENT_GEN_AI_EVALUATION_RESULT)
+    attributes = event.log_record.attributes or {}
+    assert attributes[semconv.GEN_AI_EVALUATION_NAME] == "groundedness"
+    assert attributes[semconv.GEN_AI_EVALUATION_SCORE_VALUE] == result.score
+    assert attributes[semconv.GEN_AI_EVALUATION_SCORE_LABEL] == result.label
+    span = otel_capture.span("chat gpt-4o-mini")
+    assert span.context is not None
+    assert event.log_record.trace_id == span.context.trace_id
+    assert event.log_record.span_id == span.context.span_id
+    # Filters: by attribute values, and an event name nothing emitted.
+    assert otel_capture.events(attributes={semconv.GEN_AI_EVALUATION_NAME: "groundedness"}) == [
+        event]
+    assert otel_capture.events(attributes={semconv.GEN_AI_EVALUATION_NAME: "other"}) == []
+    assert otel_capture.events("no.such.event") == []
+    assert otel_capture.metric_count(semconv.METRIC_EVALUATION_SCORE) == 1
+
+
+def test_events_leaves_out_plain_log_records(otel_capture: Capture) -> None:
+    logger = otel_capture.telemetry.logger_provider.get_logger("app")
+    logger.emit(body="a plain log line")
+    logger.emit(event_name="app.thing", attributes={"k": "v"})
+    assert [e.log_record.event_name for e in otel_capture.events()] == ["app.thing"]
+    assert len(otel_capture.logs.get_finished_logs()) == 2
+
+
+def test_clear_forgets_spans_and_events(otel_capture: Capture) -> None:
     with otel_ml.inference(model="m"):
         pass
+    otel_capture.telemetry.logger_provider.get_logger("app").emit(event_name="app.thing")
     otel_capture.clear()
     assert otel_capture.spans() == []
+    assert otel_capture.events() == []
 
 
 def test_fixture_is_otel_mls_current_telemetry(otel_capture: Capture) -> None:
