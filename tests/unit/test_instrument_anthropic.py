@@ -4,6 +4,7 @@ trace context, and instrumenting globally, per client, twice, and undoing it."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import subprocess
@@ -320,6 +321,22 @@ def test_one_client_only(capture: Capture) -> None:
     assert len(capture.spans()) == 1
     assert "create" not in vars(traced.messages)
     assert _base_client.start_api_call_span is ORIGINAL_START_SPAN
+
+
+def test_a_collected_client_turns_the_request_hooks_off(capture: Capture) -> None:
+    server = Server()
+    client = server.client()
+    otel_ml.instrument_anthropic(client)
+    client.messages.create(**REQUEST)
+    assert len(capture.spans()) == 1
+    assert hasattr(_base_client.BaseClient._build_request, "__wrapped__")
+    del client
+    gc.collect()
+    # Without uninstrument_anthropic(client): the hooks went with the last client.
+    assert not hasattr(_base_client.BaseClient._build_request, "__wrapped__")
+    assert _base_client.start_api_call_span is ORIGINAL_START_SPAN
+    server.client().messages.create(**REQUEST)
+    assert len(capture.spans()) == 1
 
 
 async def test_one_async_client_only(capture: Capture) -> None:

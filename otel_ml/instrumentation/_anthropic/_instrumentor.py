@@ -72,7 +72,9 @@ class _Hooks:
         self._on = False
 
     def update(self) -> None:
-        wanted = AnthropicInstrumentor().is_on or len(self.clients) > 0
+        # Iterated, not len(): in a collected client's finalizer the WeakSet still
+        # counts the dead entry, but no longer yields it.
+        wanted = AnthropicInstrumentor().is_on or any(True for _ in self.clients)
         if wanted == self._on:
             return
         self._on = wanted
@@ -91,6 +93,12 @@ class _Hooks:
 
 
 _hooks = _Hooks()
+
+
+def _client_collected() -> None:
+    # Runs in the garbage collector, in whichever thread triggered it.
+    with guard("instrument_anthropic()"):
+        _hooks.update()
 
 
 def instrument(client: Any, telemetry: Telemetry | None) -> None:
@@ -115,6 +123,8 @@ def instrument(client: Any, telemetry: Telemetry | None) -> None:
         wrapt.wrap_function_wrapper(messages, "stream", patch.stream)
     setattr(messages, _MARK, patch)
     _hooks.clients.add(client)
+    # A client dropped without uninstrument_anthropic(client) turns the hooks off too.
+    weakref.finalize(client, _client_collected)
     _hooks.update()
 
 
