@@ -33,8 +33,13 @@ class RetrievalSpan(SpanScope):
         query: str | None = None,
         top_k: int | None = None,
         provider: str | None = None,
+        start_attributes: Mapping[str, AttributeValue] | None = None,
     ) -> None:
+        """``start_attributes``: more attributes for the span's start, where
+        samplers see them (an integration's ``db.*``); they do not replace the
+        retrieval attributes of the same names."""
         super().__init__(recorder)
+        self._start_attributes = dict(start_attributes or {})
         self.data_source = name_or(data_source, "unknown", "retrieval data_source")
         self._query = query
         self._top_k = non_negative_int(top_k, "retrieval top_k")
@@ -43,6 +48,7 @@ class RetrievalSpan(SpanScope):
 
     def _start(self) -> None:
         attributes: dict[str, AttributeValue] = {
+            **self._start_attributes,
             semconv.GEN_AI_OPERATION_NAME: semconv.OP_RETRIEVAL,
             semconv.GEN_AI_DATA_SOURCE_ID: self.data_source,
         }

@@ -18,6 +18,7 @@ import pytest
 from chromadb.api import ClientAPI
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.config import Settings
+from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 
 import otel_ml
@@ -158,6 +159,41 @@ def test_query_span_is_the_retrieval_span_with_db_attributes(
     source = {semconv.GEN_AI_DATA_SOURCE_ID: collection.name}
     assert instrumented.metric_sum(semconv.METRIC_RETRIEVAL_DOCUMENT_COUNT, source) == 3
     assert instrumented.metric_count(semconv.METRIC_RETRIEVAL_DOCUMENT_COUNT, source) == 1
+
+
+class _StartAttributes(SpanProcessor):
+    """What a head sampler or span processor sees: the attributes at span start."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, dict[str, Any]] = {}
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.seen[span.name] = dict(span.attributes or {})
+
+
+def test_db_attributes_are_on_the_query_span_from_its_start(
+    instrumented: Capture, client: ClientAPI
+) -> None:
+    started = _StartAttributes()
+    instrumented.telemetry.tracer_provider.add_span_processor(started)  # type: ignore[attr-defined]
+    collection = new_collection(client, space="ip")
+    collection.query(query_embeddings=[QUERY], n_results=2)
+
+    at_start = started.seen[f"retrieval {collection.name}"]
+    assert {k: at_start.get(k) for k in (
+        semconv.DB_SYSTEM_NAME, semconv.DB_COLLECTION_NAME, semconv.DB_OPERATION_NAME,
+        semconv.RAG_RETRIEVAL_DISTANCE_FUNCTION, semconv.GEN_AI_OPERATION_NAME,
+        semconv.GEN_AI_DATA_SOURCE_ID,
+    )} == {
+        semconv.DB_SYSTEM_NAME: "chroma",
+        semconv.DB_COLLECTION_NAME: collection.name,
+        semconv.DB_OPERATION_NAME: "query",
+        semconv.RAG_RETRIEVAL_DISTANCE_FUNCTION: "ip",
+        semconv.GEN_AI_OPERATION_NAME: "retrieval",
+        semconv.GEN_AI_DATA_SOURCE_ID: collection.name,
+    }
+    # Results only at the end.
+    assert semconv.RAG_RETRIEVAL_DOCUMENT_COUNT not in at_start
 
 
 def test_top_k_is_chromas_default_when_the_call_names_none(

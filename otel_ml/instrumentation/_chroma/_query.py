@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.metrics import Histogram
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
 from otel_ml import semconv
@@ -41,18 +41,15 @@ class QuerySpan(RetrievalSpan):
         query: str | None = None,
         top_k: int | None = None,
     ) -> None:
-        super().__init__(recorder, collection_name, query=query, top_k=top_k)
+        super().__init__(
+            recorder, collection_name, query=query, top_k=top_k,
+            start_attributes={**db_attributes, semconv.RAG_RETRIEVAL_DISTANCE_FUNCTION: space},
+        )
         self._db_attributes = db_attributes
         self._duration = duration
         self._space = space
         self._distances: list[float] = []
         self._queries: int | None = None
-
-    def _start_span(self, name: str, kind: SpanKind, attributes: dict[str, AttributeValue]) -> None:
-        # On the span from its start, where samplers see them.
-        attributes.update(self._db_attributes)
-        attributes[semconv.RAG_RETRIEVAL_DISTANCE_FUNCTION] = self._space
-        super()._start_span(name, kind, attributes)
 
     def read(self, result: Any) -> None:
         """Record the hits of a ``QueryResult`` (ids, and distances if included)."""
