@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from demo_rag.driver import SERVICE_NAMES, Job, Outcome, plan_jobs, run_workload
-from demo_rag.launcher import DEFAULT_TENANTS, launch
+from demo_rag.launcher import CHROMA_DATA_DIR, DEFAULT_TENANTS, launch
 from otel_ml.cli import report
 from otel_ml.cli.report import percentile
 
@@ -128,7 +128,9 @@ def run_launch(
             summary = asyncio.run(run_workload(services, jobs, args.concurrency, args.seed))
             cpu_s = _cpu_seconds(services.pids.values()) - cpu_before
         # Read after the stop: the services flush their telemetry on SIGTERM.
-        files = [p for p in out_dir.rglob("*") if p.is_file()]
+        # Telemetry only: the demo's Chroma keeps its database under out_dir too.
+        files = [p for p in out_dir.rglob("*") if p.is_file()
+                 and p.relative_to(out_dir).parts[0] != CHROMA_DATA_DIR]
         exported = report.load(out_dir) if out_dir.is_dir() else report.Exported()
         return Launch(
             round=index, variant=variant, latencies_s=_latencies(summary.outcomes),

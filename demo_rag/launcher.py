@@ -53,6 +53,8 @@ SERVICES: Final = ("vectordb", "llm", "api")  # start order; api depends on the 
 # The api stops first: while it drains its in-flight answers, vectordb and llm
 # are still there to finish them; Chroma last, once nothing queries it.
 STOP_STAGES: Final = (("api",), ("vectordb", "llm"), ("chroma",))
+# Under out_dir, beside the telemetry: the started Chroma server's database.
+CHROMA_DATA_DIR: Final = "chroma"
 DEFAULT_TENANTS: Final = ("acme", "globex", "initech")
 # Variables that would send a child's telemetry elsewhere than asked.
 _DESTINATION_VARS: Final = (
@@ -133,7 +135,7 @@ def launch(
         stack.callback(supervisor.stop, STOP_STAGES, stop_timeout)
         if chroma_url is None:
             grpc = chroma_otlp_endpoint or _grpc_endpoint(otlp_endpoint)
-            data = out_dir / "chroma" if out_dir is not None else scratch / "chroma"
+            data = (out_dir or scratch) / CHROMA_DATA_DIR
             chroma_url = _spawn_chroma(supervisor, scratch, data, logs, grpc)
         urls["chroma"] = chroma_url.rstrip("/")
         base_env = _child_env(out_dir, otlp_endpoint, env, tenants_file, urls)
