@@ -263,6 +263,10 @@ class RagPipeline:
 
     async def answer(self, question: str, root: Span, on_token: Callable[[str], None]) -> Answer:
         hits = await self._retrieve(question)
+        # What the answer used, as the drift monitor is fed it (below): the retrieval
+        # span under vectordb counts the rows Chroma returned, before the zero-score
+        # ones are dropped; demo_rag.make_reference reads this one.
+        root.set_attribute(semconv.RAG_RETRIEVAL_DOCUMENT_COUNT, len(hits))
         messages = build_messages(question, hits)
         answer = await self._generate(messages, [h["id"] for h in hits], on_token)
         evaluated = EvaluationInput(

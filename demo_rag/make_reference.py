@@ -4,10 +4,12 @@
 ordinary workload (corpus questions, a few off-topic ones), stops the services, and reads
 the four RAG health signals of every answered question back from the exported traces:
 
-- ``rag.retrieval.score.max`` and ``rag.retrieval.document_count``, from vectordb's
-  ``retrieval`` span (no score on the span means no hit: top score 0, as the api feeds it);
+- ``rag.retrieval.score.max``, from vectordb's ``retrieval`` span (no score on the span
+  means no hit: top score 0, as the api feeds it);
+- ``rag.retrieval.document_count``, from the api's ``POST /ask`` server span: the documents
+  the answer used (the retrieval span counts what Chroma returned, zero-score rows included);
 - ``gen_ai.usage.output_tokens``, from the api's streamed ``chat`` span;
-- ``rag.groundedness.score``, from the api's ``POST /ask`` server span.
+- ``rag.groundedness.score``, from the same server span.
 
 It writes them with :func:`otel_ml.drift.save_reference` to ``demo_rag/data/rag_reference.json``,
 the file the api loads at startup. Taking the reference from telemetry rather than from
@@ -92,7 +94,7 @@ def _signals(trace: Sequence[report.Span]) -> Mapping[str, float] | None:
             retrieval.attributes.get(semconv.RAG_RETRIEVAL_SCORE_MAX, 0.0)
         ),
         semconv.RAG_RETRIEVAL_DOCUMENT_COUNT: float(
-            retrieval.attributes.get(semconv.RAG_RETRIEVAL_DOCUMENT_COUNT, 0)
+            answer.attributes.get(semconv.RAG_RETRIEVAL_DOCUMENT_COUNT, 0)
         ),
         semconv.GEN_AI_USAGE_OUTPUT_TOKENS: float(tokens),
         semconv.RAG_GROUNDEDNESS_SCORE: float(groundedness),

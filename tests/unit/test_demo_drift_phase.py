@@ -131,9 +131,13 @@ def _chat(stream: bool, tokens: int) -> dict[str, Any]:
 
 def _request(trace: int, *, score: float | None, docs: int, tokens: int,
              groundedness: float | None, error: bool = False) -> list[report.Span]:
-    root = {} if groundedness is None else {semconv.RAG_GROUNDEDNESS_SCORE: groundedness}
+    # The api's span counts the documents the answer used; the retrieval span counts
+    # what Chroma returned, zero-score rows included (here always 4).
+    root: dict[str, Any] = {semconv.RAG_RETRIEVAL_DOCUMENT_COUNT: docs}
+    if groundedness is not None:
+        root[semconv.RAG_GROUNDEDNESS_SCORE] = groundedness
     retrieval: dict[str, Any] = {semconv.GEN_AI_OPERATION_NAME: semconv.OP_RETRIEVAL,
-                                 semconv.RAG_RETRIEVAL_DOCUMENT_COUNT: docs}
+                                 semconv.RAG_RETRIEVAL_DOCUMENT_COUNT: 4}
     if score is not None:
         retrieval[semconv.RAG_RETRIEVAL_SCORE_MAX] = score
     return [
