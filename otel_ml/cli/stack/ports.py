@@ -14,8 +14,7 @@ from typing import Final
 from otel_ml.cli.stack.errors import StackError
 
 HOST: Final = "127.0.0.1"
-# Where free_ports looks when the kernel's ephemeral range cannot be read
-# (Linux's default ephemeral range starts at 32768).
+# free_ports never goes below: the well-known and common service ports.
 _LOWEST_FREE: Final = 10_000
 _EPHEMERAL_RANGE: Final = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
@@ -144,21 +143,30 @@ def busy_ports(by_program: Mapping[str, Mapping[str, int]]) -> list[str]:
 
 
 def free_ports(count: int, headroom: int = 0) -> list[int]:
-    """``count`` distinct ports free right now, below the kernel's ephemeral range.
+    """``count`` distinct ports free right now, outside the kernel's ephemeral range.
 
     Not ``bind(0)``: that hands out ports of the ephemeral range, which the
     kernel also gives to the local end of every outgoing connection, so in the
     time between this check and a program's own bind, any client on the
     machine (a scrape, an exporter) can take one and the program fails with
-    "address already in use". Below the range, only a listener can. The
+    "address already in use". Outside the range, only a listener can. The
     sockets are held open together, so no two ports are the same; ``headroom``
-    keeps that many ports above the highest one below the range too (ports
-    moved by a fixed step, as the scale tier's members are).
+    keeps that many ports free of the range above each one too (ports moved by
+    a fixed step, as the scale tier's members are). On a machine whose
+    ephemeral range leaves no room (it spans nearly every port), the kernel's
+    own pick is the fallback.
     """
-    low, high = _LOWEST_FREE, _ephemeral_start() - 1 - headroom
+    candidates = _outside_ephemeral(headroom)
+    if len(candidates) < 4 * count:
+        return _kernel_ports(count)
+    return _bindable(candidates, count)
+
+
+def _bindable(candidates: range, count: int) -> list[int]:
+    """``count`` ports of ``candidates`` that bind now, tried in random order."""
     held: list[socket.socket] = []
     try:
-        for candidate in random.sample(range(low, high), k=min(high - low, 50 * count + 1000)):
+        for candidate in random.sample(candidates, k=min(len(candidates), 50 * count + 1000)):
             if len(held) == count:
                 break
             sock = socket.socket()
@@ -169,15 +177,36 @@ def free_ports(count: int, headroom: int = 0) -> list[int]:
                 continue
             held.append(sock)
         if len(held) < count:
-            raise StackError(f"only {len(held)} of {count} ports free in {low}..{high}")
+            raise StackError(f"only {len(held)} of {count} ports free in "
+                             f"{candidates.start}..{candidates.stop - 1}")
         return [int(sock.getsockname()[1]) for sock in held]
     finally:
         for sock in held:
             sock.close()
 
 
-def _ephemeral_start() -> int:
+def _outside_ephemeral(headroom: int) -> range:
+    """The larger of the port ranges below and above the ephemeral one."""
+    first, last = _ephemeral_range()
+    below = range(_LOWEST_FREE, first - headroom)
+    above = range(max(last + 1, _LOWEST_FREE), 65_536 - headroom)
+    return max(below, above, key=len)
+
+
+def _kernel_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
     try:
-        return int(_EPHEMERAL_RANGE.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32_768
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        first, last = (int(n) for n in _EPHEMERAL_RANGE.read_text().split()[:2])
+    except (OSError, ValueError):
+        return 32_768, 60_999  # Linux's default
+    return first, last
