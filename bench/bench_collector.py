@@ -326,6 +326,37 @@ def ours_config(
     return path, env, ports
 
 
+# otelcol.yaml with its traces pipeline cut down: what a pipeline that delivers spans
+# costs at the least (docs/performance.md, "The floor"). Measured as ``ours``.
+VARIANTS: Final[Mapping[str, str]] = {
+    "forward": "no processor, in-memory sending queue: nothing but forwarding",
+    "forward-disk": "no processor, the disk queue as shipped",
+    "no-redaction": "as shipped without the two redaction processors",
+}
+JAEGER_EXPORTER: Final = "otlp_grpc/jaeger"
+
+
+def variant_config(name: str, work: Path) -> Path:
+    """otelcol.yaml as the variant ``name`` (:data:`VARIANTS`) changes it, written to ``work``."""
+    import yaml  # the dev extra; only this option needs it
+
+    document: dict[str, Any] = yaml.safe_load(OTELCOL_YAML.read_text(encoding="utf-8"))
+    pipelines = document["service"]["pipelines"]
+    if name in ("forward", "forward-disk"):
+        pipelines["traces"]["processors"] = []
+        pipelines["traces"]["exporters"] = [JAEGER_EXPORTER, "debug"]
+        # The span_metrics connector is gone from traces, so from metrics too.
+        pipelines["metrics"]["receivers"] = ["otlp"]
+    if name == "forward":
+        del document["exporters"][JAEGER_EXPORTER]["sending_queue"]["storage"]
+    if name == "no-redaction":
+        pipelines["traces"]["processors"] = [
+            p for p in pipelines["traces"]["processors"] if "redaction" not in p]
+    path = work / f"otelcol-{name}.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
 # --- one rate step ----------------------------------------------------------------------------
 
 
@@ -613,9 +644,9 @@ def _run_pipeline(
         f"sink-{shape}", otelcol, sink_cfg, {}, ports=sink_ports, pin=pin_load, log_dir=log_dir
     ) as sink:
         if pipeline == "ours":
-            config, env, ports = ours_config(
-                _fresh_dir(work / f"ours-{shape}"), sink.otlp, Path(args.ours_config)
-            )
+            source = (variant_config(args.ours_variant, work) if args.ours_variant
+                      else Path(args.ours_config))
+            config, env, ports = ours_config(_fresh_dir(work / f"ours-{shape}"), sink.otlp, source)
         else:
             config, env, ports = passthrough_config(work, f"passthrough-{shape}")
         with run_collector(
@@ -699,6 +730,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=str(OTELCOL_YAML),
         help="another pipeline to measure as ours (e.g. a wider redaction); same env variables",
     )
+    parser.add_argument(
+        "--ours-variant",
+        choices=sorted(VARIANTS),
+        default=None,
+        help="measure as ours otelcol.yaml cut down: "
+        + "; ".join(f"{k}: {v}" for k, v in VARIANTS.items()),
+    )
     parser.add_argument("--logs", default=None, help="keep collector/telemetrygen logs here")
     parser.add_argument(
         "--profile",
@@ -709,6 +747,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = set(args.shapes) - set(SHAPES) | set(args.pipelines) - {"ours", "passthrough"}
     if unknown:
         parser.error(f"unknown shape or pipeline: {sorted(unknown)}")
+    if args.ours_variant and args.ours_config != str(OTELCOL_YAML):
+        parser.error("give --ours-config or --ours-variant, not both")
     return args
 
 
@@ -730,6 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rates": args.rates,
         "client_batch": CLIENT_BATCH,
         "attributes": {shape: 2 + len(attrs) for shape, attrs in SHAPES.items()},
+        "ours": args.ours_variant or args.ours_config,
     }
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -84,3 +84,20 @@ def test_a_missing_program_fails_the_run_naming_it(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "TELEMETRYGEN_BIN" in run.stderr
     assert not (tmp_path / "out.json").exists()
+
+
+def test_the_forward_floor_variant_delivers_every_span(tmp_path: Path) -> None:
+    """``--ours-variant forward`` (otelcol.yaml with no processor and an in-memory
+    queue, docs/performance.md "The floor") runs and loses nothing either."""
+    out = tmp_path / "forward.json"
+    run = subprocess.run(
+        [sys.executable, str(BENCH), "--pipelines", "ours", "--ours-variant", "forward",
+         "--shapes", "three", "--rates", str(RATE), "--duration", str(SECONDS),
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    loaded = json.loads(out.read_text(encoding="utf-8"))
+    assert loaded["settings"]["ours"] == "forward"
+    (step,) = loaded["steps"]
+    assert step["lost"] == 0 and step["delivered"] == step["accepted"] > 0, step
