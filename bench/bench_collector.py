@@ -53,6 +53,7 @@ from typing import Any, Final
 
 from otel_ml import semconv
 from otel_ml.cli.stack.discovery import cache_dir
+from otel_ml.cli.stack.ports import free_ports
 
 REPO: Final = Path(__file__).resolve().parents[1]
 OTELCOL_YAML: Final = REPO / "collector-config" / "otelcol.yaml"
@@ -143,13 +144,6 @@ def cpu_pinning() -> tuple[list[str], list[str]]:
     if shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
         return [], []
     return ["taskset", "-c", "0"], ["taskset", "-c", "1"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- one collector process --------------------------------------------------------------------
@@ -292,7 +286,10 @@ service:
 
 
 def passthrough_config(work: Path, name: str) -> tuple[Path, dict[str, str], dict[str, int]]:
-    ports = {"otlp": free_port(), "telemetry": free_port()}
+    # free_ports: distinct, and outside the ephemeral range, so that telemetrygen's
+    # and the sink's own connections cannot take one before the collector binds it.
+    otlp, telemetry = free_ports(2)
+    ports = {"otlp": otlp, "telemetry": telemetry}
     path = work / f"{name}.yaml"
     path.write_text(PASSTHROUGH_YAML.format(host=HOST, **ports), encoding="utf-8")
     return path, {}, ports
@@ -306,20 +303,17 @@ def ours_config(
     shutil.copyfile(source, path)
     storage = work / "ours-storage"
     storage.mkdir(exist_ok=True)
-    ports = {
-        "otlp": free_port(),
-        "telemetry": free_port(),
-        "pprof": free_port(),
-    }
+    otlp, telemetry, pprof, otlp_http, health, zpages, prometheus = free_ports(7)
+    ports = {"otlp": otlp, "telemetry": telemetry, "pprof": pprof}
     env = {
         "OTELCOL_HOST": HOST,
-        "OTELCOL_OTLP_GRPC_PORT": str(ports["otlp"]),
-        "OTELCOL_OTLP_HTTP_PORT": str(free_port()),
-        "OTELCOL_HEALTH_PORT": str(free_port()),
-        "OTELCOL_ZPAGES_PORT": str(free_port()),
-        "OTELCOL_PPROF_PORT": str(ports["pprof"]),
-        "OTELCOL_PROMETHEUS_PORT": str(free_port()),
-        "OTELCOL_TELEMETRY_PORT": str(ports["telemetry"]),
+        "OTELCOL_OTLP_GRPC_PORT": str(otlp),
+        "OTELCOL_OTLP_HTTP_PORT": str(otlp_http),
+        "OTELCOL_HEALTH_PORT": str(health),
+        "OTELCOL_ZPAGES_PORT": str(zpages),
+        "OTELCOL_PPROF_PORT": str(pprof),
+        "OTELCOL_PROMETHEUS_PORT": str(prometheus),
+        "OTELCOL_TELEMETRY_PORT": str(telemetry),
         "OTELCOL_STORAGE_DIR": str(storage),
         "JAEGER_OTLP_ENDPOINT": sink_otlp,
     }
