@@ -109,9 +109,10 @@ class Query:
         which MetricsQL's formula in PromQL cannot select. The difference is by
         design, as with windows longer than a series' life; and a rule built on
         them (``*:llm_evaluation_*``) lingers in VictoriaMetrics when Prometheus
-        has marked it stale. For these queries the test only holds that both
-        engines answer them (the evaluation metric's own totals are compared
-        exactly among the counters).
+        has marked it stale. For these queries the test holds the series, not
+        their values: every series Prometheus answers, VictoriaMetrics answers
+        too (it looks further back, so it may answer more). The evaluation
+        metric's own totals are compared exactly among the counters.
         """
         return "llm_evaluation" in self.expr
 
@@ -334,8 +335,9 @@ def _live(answer: Answer) -> Answer:
 def _check(query: Query, compared: Compared) -> None:
     prometheus = _live(compared.prometheus[query.id])
     vm = _live(compared.victoriametrics[query.id])
-    if query.sporadic:
-        problems = []  # answered by both (_instant raises on an error); see Query.sporadic
+    if query.sporadic:  # the series, not their values: see Query.sporadic
+        problems = [f"{dict(labels)}: Prometheus {prometheus[labels]:.6g}, VictoriaMetrics none"
+                    for labels in prometheus.keys() - vm.keys()]
     elif query.rated and query.quantile:
         # Values: test_victoriametrics_computes_rates_as_metricsql_documents.
         problems = _mismatches(prometheus, vm, math.inf, math.inf, zero_or_absent=True)
