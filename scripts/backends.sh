@@ -137,6 +137,10 @@ build_collector() {
     sed "s#output_path: .*#output_path: $work/_build#" "$repo/collector-config/builder.yaml" > "$work/builder.yaml"
     patch_collector_module go.opentelemetry.io/collector/exporter/exporterhelper "v$OCB_VERSION" \
       "$repo/collector-config/patches/exporterhelper-v$OCB_VERSION-persistent-queue-start.patch" "$work"
+    patch_collector_module \
+      github.com/open-telemetry/opentelemetry-collector-contrib/processor/redactionprocessor \
+      "v$OCB_VERSION" \
+      "$repo/collector-config/patches/redactionprocessor-v$OCB_VERSION-cheaper-checks.patch" "$work"
     timed collector "$ocb" --config="$work/builder.yaml"
     mkdir -p "$dir"
     mv "$work/_build/otelcol-otel-ml" "$bin"
