@@ -327,7 +327,6 @@ VARIANTS: Final[Mapping[str, str]] = {
     "forward-disk": "no processor, the disk queue as shipped",
     "no-redaction": "as shipped without the two redaction processors",
 }
-JAEGER_EXPORTER: Final = "otlp_grpc/jaeger"
 
 
 def variant_config(name: str, work: Path) -> Path:
